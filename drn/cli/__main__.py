@@ -1,0 +1,7 @@
+"""`python -m drn.cli`: the same as the `drn` command."""
+
+import sys
+
+from drn.cli import main
+
+sys.exit(main())

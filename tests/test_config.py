@@ -1,0 +1,87 @@
+"""The experiment config: defaults, YAML files, --set overrides and their errors."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from drn.config import ConfigError, DEFAULTS, dump, load_config, model_config, parse_yaml
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["charades_sta", "activitynet", "tacos"])
+def test_shipped_configs_load_and_build_a_model_config(name):
+    cfg = load_config(CONFIGS / f"{name}.yaml")
+    assert cfg["data"]["format"] == name
+    mc = model_config(cfg, vocab_size=100)
+    assert mc.num_clips == cfg["data"]["num_clips"]
+    assert mc.nms_threshold == cfg["eval"]["nms_threshold"]
+    # The last level's range is open-ended; ranges scale by T / 32.
+    assert math.isinf(mc.scaled_regression_ranges()[2][1])
+    assert mc.scaled_regression_ranges()[0][1] == pytest.approx(6.0 * mc.num_clips / 32)
+
+
+def test_required_keys_exist():
+    for dotted in ["data.format", "data.train", "data.val", "data.test", "data.durations", "data.features",
+                   "data.num_clips", "model.feature_dim", "train.batch_size", "train.epochs", "train.lr",
+                   "train.device", "eval.nms_threshold"]:
+        section, key = dotted.split(".")
+        assert key in DEFAULTS[section], dotted
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("1e-3", 0.001), ("[1e-3, 2]", [0.001, 2]), (".inf", math.inf), ("null", None), ("abc", "abc"), ("[a, b]", ["a", "b"])],
+)
+def test_yaml_values_parse_like_yaml_1_2(text, expected):
+    assert parse_yaml(text) == expected
+
+
+def test_overrides_apply_in_order_and_parse_values():
+    cfg = load_config(CONFIGS / "charades_sta.yaml", ["train.lr=[1e-3, 1e-5, 1e-6]", "data.val=null",
+                                                      "model.feature_dim=1024", "train.batch_size=8"])
+    assert cfg["train"]["lr"] == [1e-3, 1e-5, 1e-6]
+    assert cfg["data"]["val"] is None
+    assert cfg["model"]["feature_dim"] == 1024
+    assert cfg["train"]["batch_size"] == 8
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.bogus=1", "unknown key 'train.bogus'; valid keys here: amp, batch_size"),
+        ("bogus.x=1", "unknown key 'bogus'"),
+        ("train.epochs=[1, 2]", "train.epochs"),
+        ("train.lr=[1, -1, 0]", "train.lr"),
+        ("data.format=youcook", "data.format"),
+        ("data.num_clips=30", "data.num_clips"),
+        ("eval.nms_threshold=1.5", "eval.nms_threshold"),
+        ("train.device=tpu", "train.device"),
+        ("train=3", "'train' is a section"),
+        ("no_equals_sign", "key=value"),
+        ("model.level_channels=[1, 2]", "level_channels"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        load_config(None, [override])
+
+
+def test_unknown_key_in_a_yaml_file_is_an_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  epoch: [1, 1, 1]\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown key 'train.epoch'"):
+        load_config(path)
+
+
+def test_missing_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_dump_round_trips(tmp_path):
+    cfg = load_config(CONFIGS / "activitynet.yaml")
+    path = tmp_path / "saved.yaml"
+    path.write_text(dump(cfg))
+    assert load_config(path) == cfg
