@@ -1,0 +1,50 @@
+"""Data layer: annotation readers, video features, vocabulary, word vectors, datasets, and the
+synthetic data generator."""
+
+from drn.data.activitynet import read_activitynet_captions
+from drn.data.annotations import FORMAT_ALIASES, read_annotations
+from drn.data.charades import read_charades_sta, read_durations
+from drn.data.dataset import GroundingDataset, build_dataset, collate
+from drn.data.features import (
+    FeatureDimError,
+    FeatureSource,
+    HDF5Features,
+    NpyFolderFeatures,
+    clip_window_bounds,
+    open_features,
+    resample_to_clips,
+)
+from drn.data.glove import load_aligned_npy, load_glove_text, load_word_vectors
+from drn.data.query import AnnotationFormatError, Query, QuirkReport
+from drn.data.synthetic import make_synthetic_dataset
+from drn.data.tacos import read_tacos
+from drn.data.vocab import PAD_ID, Vocabulary, tokenize
+
+__all__ = [
+    "AnnotationFormatError",
+    "FORMAT_ALIASES",
+    "FeatureDimError",
+    "FeatureSource",
+    "GroundingDataset",
+    "HDF5Features",
+    "NpyFolderFeatures",
+    "PAD_ID",
+    "Query",
+    "QuirkReport",
+    "Vocabulary",
+    "build_dataset",
+    "clip_window_bounds",
+    "collate",
+    "load_aligned_npy",
+    "load_glove_text",
+    "load_word_vectors",
+    "make_synthetic_dataset",
+    "open_features",
+    "read_activitynet_captions",
+    "read_annotations",
+    "read_charades_sta",
+    "read_durations",
+    "read_tacos",
+    "resample_to_clips",
+    "tokenize",
+]
