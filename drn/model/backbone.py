@@ -1,0 +1,58 @@
+"""Query-video fusion: the three conv levels C1, C2, C3 of DRN, each modulated by a query command."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from drn.model.config import DRNConfig
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
+    """Conv1d (same padding for odd kernels) + BatchNorm1d + ReLU on [B, C, T]."""
+    return nn.Sequential(
+        nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
+        nn.BatchNorm1d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+def clip_positions(num_clips: int, device: torch.device | None = None) -> Tensor:
+    """[T, 3] normalised (start, end, end - start) of each of T equal clips of a video in [0, 1]."""
+    starts = torch.arange(num_clips, device=device, dtype=torch.float32) / num_clips
+    ends = starts + 1.0 / num_clips
+    return torch.stack([starts, ends, ends - starts], dim=-1)
+
+
+class FusionBackbone(nn.Module):
+    """Clip features and query commands -> C1 [B, 256, T], C2 [B, 512, T/2], C3 [B, 1024, T/4].
+
+    x = Linear(D, D)(features). C1 = ConvBNReLU_k3s1(cat(cmd_0 * x, Linear(3, 256)(positions))),
+    C2 = ConvBNReLU_k3s2(cmd_1 * C1), C3 = ConvBNReLU_k3s2(cmd_2 * C2); `*` is the element-wise
+    product of a [B, C] command broadcast over time. Channel widths are the config's
+    (position_dim, level_channels).
+    """
+
+    def __init__(self, config: DRNConfig) -> None:
+        super().__init__()
+        c1, c2, c3 = config.level_channels
+        self.num_clips = config.num_clips
+        self.feature_proj = nn.Linear(config.feature_dim, config.feature_dim)
+        self.position_embedding = nn.Linear(3, config.position_dim)
+        self.levels = nn.ModuleList([
+            conv_bn_relu(config.feature_dim + config.position_dim, c1, 3, stride=1),
+            conv_bn_relu(c1, c2, 3, stride=2),
+            conv_bn_relu(c2, c3, 3, stride=2),
+        ])
+
+    def forward(self, features: Tensor, commands: list[Tensor]) -> list[Tensor]:
+        """features: [B, T, D] clip features; commands: [B, D], [B, C1], [B, C2] from the
+        `QueryEncoder`. Returns [C1, C2, C3], each [B, C_l, T / stride_l]."""
+        batch, num_clips, _ = features.shape
+        x = self.feature_proj(features) * commands[0][:, None, :]  # [B, T, D]
+        positions = self.position_embedding(clip_positions(num_clips, features.device))  # [T, P]
+        x = torch.cat([x, positions.to(x.dtype).expand(batch, -1, -1)], dim=-1).transpose(1, 2)
+        outputs = [self.levels[0](x)]
+        for level in (1, 2):
+            outputs.append(self.levels[level](outputs[-1] * commands[level][:, :, None]))
+        return outputs

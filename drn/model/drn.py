@@ -1,0 +1,137 @@
+"""The Dense Regression Network: query encoder, fusion backbone, feature pyramid and heads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from drn.model.backbone import FusionBackbone
+from drn.model.config import DRNConfig
+from drn.model.fpn import FeaturePyramid
+from drn.model.heads import DenseHeads, IoUHead
+from drn.model.locations import location_points
+from drn.model.query_encoder import QueryEncoder
+
+STAGES = (1, 2, 3)
+
+
+@dataclass
+class DRNOutput:
+    """Dense predictions of `DRN` for B videos of T clips; one list entry per level (strides 1, 2, 4).
+
+    match_logits: [B, T_l] semantic matching logits (the autocast dtype under autocast).
+    distances: [B, T_l, 2] fp32 predicted (l, r) > 0 from each location, in clip units.
+    iou_logits: [B, T_l] logits of the IoU head.
+    points: [T_l] fp32 location centres, in clip units.
+    attention: [B, 3, L] query attention of each level over the words (zero on padding).
+    num_clips: T.
+    """
+
+    match_logits: list[Tensor]
+    distances: list[Tensor]
+    iou_logits: list[Tensor]
+    points: list[Tensor]
+    attention: Tensor
+    num_clips: int
+
+    @property
+    def match_probs(self) -> list[Tensor]:
+        """[B, T_l] fp32 sigmoid of the matching logits."""
+        return [torch.sigmoid(x.float()) for x in self.match_logits]
+
+    @property
+    def iou_probs(self) -> list[Tensor]:
+        """[B, T_l] fp32 predicted IoU of each location's segment."""
+        return [torch.sigmoid(x.float()) for x in self.iou_logits]
+
+
+class DRN(nn.Module):
+    """Dense Regression Network (Zeng et al., CVPR 2020) for temporal video grounding.
+
+    Training runs in three stages (`set_stage`):
+        1: everything but the IoU head learns (matching + regression losses).
+        2: only the IoU head learns; everything before it runs without gradients, and the
+           BatchNorm layers of those frozen parts stay in eval mode even under `model.train()`:
+           in train mode they would normalise with batch statistics and overwrite their running
+           statistics, so the frozen network would change its inference behaviour and feed the
+           IoU head (and its targets, decoded from the regression) features it never sees at
+           test time.
+        3: everything learns (all three losses).
+    The stage only decides gradients and BN modes; the forward always returns every output.
+
+    Args:
+        config: the `DRNConfig`.
+        word_vectors: optional [vocab_size, embedding_dim] initial word embeddings (GloVe).
+    """
+
+    def __init__(self, config: DRNConfig, word_vectors: Tensor | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.query_encoder = QueryEncoder(config, word_vectors)
+        self.backbone = FusionBackbone(config)
+        self.fpn = FeaturePyramid(config.level_channels, config.fpn_channels)
+        self.heads = DenseHeads(config.fpn_channels, len(config.strides), config.prior_prob, config.head_init_std)
+        self.iou_head = IoUHead(config.fpn_channels, config.head_init_std)
+        self.set_stage(1)
+
+    def stage_modules(self, stage: int) -> dict[str, nn.Module]:
+        """The named sub-modules that learn in `stage` (1, 2 or 3)."""
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        dense = {"query_encoder": self.query_encoder, "backbone": self.backbone, "fpn": self.fpn,
+                 "heads": self.heads}
+        if stage == 1:
+            return dense
+        if stage == 2:
+            return {"iou_head": self.iou_head}
+        return {**dense, "iou_head": self.iou_head}
+
+    def parameter_groups(self, stage: int | None = None) -> list[dict]:
+        """Optimizer parameter groups for `stage` (default: the current one), one per sub-module,
+        each {"name": str, "params": list[Parameter]}; pass them straight to `torch.optim.Adam`."""
+        stage = self.stage if stage is None else stage
+        return [{"name": name, "params": list(module.parameters())}
+                for name, module in self.stage_modules(stage).items()]
+
+    def set_stage(self, stage: int) -> DRN:
+        """Switch to training stage 1, 2 or 3: sets `requires_grad` of every parameter and the
+        BatchNorm modes (see the class docstring). Returns self."""
+        learning = {id(p) for group in self.parameter_groups(stage) for p in group["params"]}
+        self.stage = stage
+        for p in self.parameters():
+            p.requires_grad_(id(p) in learning)
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> DRN:
+        super().train(mode)
+        if mode and self.stage == 2:
+            for name, child in self.named_children():
+                if name != "iou_head":
+                    child.eval()
+        return self
+
+    def forward(self, features: Tensor, words: Tensor, lengths: Tensor) -> DRNOutput:
+        """features: [B, T, D] float clip features; words: [B, L] int64 word ids padded with 0;
+        lengths: [B] int64 real words per query. Returns a `DRNOutput`."""
+        cfg = self.config
+        if features.dim() != 3 or not features.is_floating_point():
+            raise ValueError(f"features must be a float [B, T, D] tensor, got shape {list(features.shape)} "
+                             f"dtype {features.dtype}")
+        if features.shape[1:] != (cfg.num_clips, cfg.feature_dim):
+            raise ValueError(
+                f"features must have T = num_clips = {cfg.num_clips} clips of D = feature_dim = {cfg.feature_dim}, "
+                f"got [B, T, D] = {list(features.shape)}; resample the video or fix the config")
+        if words.dim() != 2 or words.shape[0] != features.shape[0]:
+            raise ValueError(f"words must be [B, L] with B = {features.shape[0]} (the features' batch), "
+                             f"got {list(words.shape)}")
+
+        # Stage 2 trains the IoU head alone: no graph for anything before it.
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage != 2):
+            query = self.query_encoder(words, lengths)
+            levels = self.fpn(self.backbone(features, query.commands))
+            match_logits, distances, cls_feats, box_feats = self.heads(levels)
+        iou_logits = self.iou_head(cls_feats, box_feats)
+        points = location_points(cfg.num_clips, cfg.strides, features.device)
+        return DRNOutput(match_logits, distances, iou_logits, points, query.attention, cfg.num_clips)

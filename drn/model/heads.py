@@ -1,0 +1,87 @@
+"""DRN's heads, shared across pyramid levels: semantic matching, location regression, IoU."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class SharedLevelConv(nn.Module):
+    """Conv1d + BatchNorm1d + ReLU applied to every level with the same weights.
+
+    The convolution runs per level (no padding leaks across levels); the normalisation runs once
+    on all levels concatenated in time, so its batch statistics in training are those its running
+    statistics average in evaluation (per-level BN calls would train on per-level statistics and
+    evaluate on their mixture).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.norm = nn.BatchNorm1d(out_channels)
+
+    def forward(self, levels: list[Tensor]) -> list[Tensor]:
+        lengths = [x.shape[-1] for x in levels]
+        y = torch.relu(self.norm(torch.cat([self.conv(x) for x in levels], dim=-1)))
+        return list(y.split(lengths, dim=-1))
+
+
+def init_head_convs(module: nn.Module, std: float) -> None:
+    """N(0, std) weights and zero biases for every Conv1d inside `module`."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv1d):
+            nn.init.normal_(m.weight, std=std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class DenseHeads(nn.Module):
+    """Matching and regression heads on the pyramid levels [B, F, T_l].
+
+    A cls tower and a box tower (ConvBNReLU k3 F -> F each) feed a k3 conv to one matching logit
+    (bias -log((1 - prior) / prior)) and a k3 conv to two distances, exp(scale_l * x) with a
+    learnable scale per level (init 1). The distances (l, r) from each location are in clip units
+    on every level (no stride factor: the per-level scale absorbs it, as in DRN).
+    """
+
+    def __init__(self, channels: int, num_levels: int, prior_prob: float, init_std: float) -> None:
+        super().__init__()
+        self.cls_tower = SharedLevelConv(channels, channels, 3)
+        self.box_tower = SharedLevelConv(channels, channels, 3)
+        self.match = nn.Conv1d(channels, 1, 3, padding=1)
+        self.regression = nn.Conv1d(channels, 2, 3, padding=1)
+        self.scales = nn.Parameter(torch.ones(num_levels))
+        init_head_convs(self, init_std)
+        nn.init.constant_(self.match.bias, -math.log((1.0 - prior_prob) / prior_prob))
+
+    def forward(self, levels: list[Tensor]) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
+        """Returns (match logits [B, T_l], distances [B, T_l, 2] fp32 clip units, cls tower
+        [B, F, T_l], box tower [B, F, T_l]) per level."""
+        cls_feats = self.cls_tower(levels)
+        box_feats = self.box_tower(levels)
+        logits = [self.match(x).squeeze(1) for x in cls_feats]
+        # exp in fp32: under fp16 autocast exp overflows above ~11.
+        distances = [torch.exp(self.scales[i].float() * self.regression(x).float()).transpose(1, 2)
+                     for i, x in enumerate(box_feats)]
+        return logits, distances, cls_feats, box_feats
+
+
+class IoUHead(nn.Module):
+    """Predicts the IoU of each location's decoded segment with the ground truth.
+
+    cat(cls tower, box tower) [B, 2F, T_l] -> 1x1 ConvBNReLU 2F -> F (the mixing conv) -> k3
+    ConvBNReLU F -> F/2 -> 1x1 conv -> one logit per location [B, T_l]; sigmoid gives the IoU.
+    """
+
+    def __init__(self, channels: int, init_std: float) -> None:
+        super().__init__()
+        self.mix = SharedLevelConv(2 * channels, channels, 1)
+        self.conv = SharedLevelConv(channels, channels // 2, 3)
+        self.logit = nn.Conv1d(channels // 2, 1, 1)
+        init_head_convs(self, init_std)
+
+    def forward(self, cls_feats: list[Tensor], box_feats: list[Tensor]) -> list[Tensor]:
+        x = self.conv(self.mix([torch.cat(pair, dim=1) for pair in zip(cls_feats, box_feats)]))
+        return [self.logit(level).squeeze(1) for level in x]

@@ -1,0 +1,67 @@
+"""From dense DRN outputs to one ranked list of segments in seconds per query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from drn.model.config import DRNConfig
+from drn.model.drn import DRNOutput
+from drn.model.locations import decode_segments
+from drn.ops import batched_temporal_nms
+
+Prediction = tuple[float, float, float]
+
+
+@torch.no_grad()
+def postprocess(output: DRNOutput, durations: Tensor | Sequence[float], config: DRNConfig, *,
+                use_iou: bool = True) -> list[list[Prediction]]:
+    """Rank segments for every query of a batch.
+
+    Per level: keep locations with sigmoid(match) > `config.score_threshold`; score them
+    sqrt(p_match * p_iou) (p_match alone when `use_iou` is False, i.e. after stage 1); keep the
+    `config.pre_nms_top_k` best (ties to the earlier location); decode ((t - l) / T, (t + r) / T)
+    clamped to [0, 1], times the duration. Then one `batched_temporal_nms` over the whole batch,
+    grouped by query, at `config.nms_threshold`, keeping `config.max_detections` per query.
+
+    Args:
+        output: the model's `DRNOutput` for B queries.
+        durations: [B] video durations in seconds.
+        config: supplies the thresholds above.
+        use_iou: multiply in the IoU head's probability (False after stage 1).
+
+    Returns B lists of (start, end, score), seconds, best first (ties by candidate order: level,
+    then rank); a query with no location above the threshold gets an empty list.
+    """
+    batch = output.match_logits[0].shape[0]
+    device = output.match_logits[0].device
+    durations = torch.as_tensor(durations, dtype=torch.float32, device=device)
+    if durations.shape != (batch,):
+        raise ValueError(f"durations must hold one duration per query, [B] = [{batch}], got {list(durations.shape)}")
+
+    segments, scores, valid = [], [], []
+    for match_prob, iou_prob, distances, points in zip(output.match_probs, output.iou_probs,
+                                                       output.distances, output.points):
+        score = torch.sqrt(match_prob * iou_prob) if use_iou else match_prob  # [B, T_l]
+        passed = match_prob > config.score_threshold
+        k = min(config.pre_nms_top_k, score.shape[1])
+        # Stable sort, not topk: equal scores keep location order on every device and batch size.
+        order = torch.sort(score.masked_fill(~passed, -1.0), dim=1, descending=True, stable=True).indices[:, :k]
+        decoded = decode_segments(points, distances, output.num_clips)  # [B, T_l, 2]
+        segments.append(decoded.gather(1, order[..., None].expand(-1, -1, 2)))
+        scores.append(score.gather(1, order))
+        valid.append(passed.gather(1, order))
+    valid = torch.cat(valid, dim=1)  # [B, K]
+    seconds = torch.cat(segments, dim=1) / output.num_clips * durations[:, None, None]  # [B, K, 2]
+    groups = torch.arange(batch, device=device)[:, None].expand_as(valid)
+
+    candidates, candidate_scores, candidate_groups = seconds[valid], torch.cat(scores, dim=1)[valid], groups[valid]
+    keep = batched_temporal_nms(candidates, candidate_scores, candidate_groups, config.nms_threshold,
+                                max_per_group=config.max_detections)
+    ranked: list[list[Prediction]] = [[] for _ in range(batch)]
+    rows = zip(candidate_groups[keep].tolist(), candidates[keep].tolist(), candidate_scores[keep].tolist())
+    for group, (start, end), score in rows:
+        ranked[group].append((start, end, score))
+    return ranked
