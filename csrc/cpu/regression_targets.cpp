@@ -20,11 +20,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> regression_targets_cpu(
   auto targets = at::empty({B, T, 2}, args.segments.options());
   auto positive = at::empty({B, T}, args.segments.options().dtype(at::kBool));
   auto assigned = at::empty({B, T}, args.segments.options().dtype(at::kLong));
-  if (B == 0 || T == 0) return {targets, positive, assigned};
   AT_DISPATCH_FLOATING_TYPES(args.segments.scalar_type(), "regression_targets_cpu", [&] {
-    const scalar_t* pts = args.points.data_ptr<scalar_t>();
     const scalar_t* seg = args.segments.data_ptr<scalar_t>();
-    const scalar_t* rng = args.ranges.defined() ? args.ranges.data_ptr<scalar_t>() : nullptr;
     const int64_t* cnt = args.num_segments.defined() ? args.num_segments.data_ptr<int64_t>() : nullptr;
     for (int64_t b = 0; b < B; ++b) {
       const int64_t valid = cnt ? cnt[b] : G;
@@ -34,6 +31,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> regression_targets_cpu(
                           b, ", ", g, "] is (", sg[0], ", ", sg[1], ")");
       }
     }
+    if (T == 0) return;
+    const scalar_t* pts = args.points.data_ptr<scalar_t>();
+    const scalar_t* rng = args.ranges.defined() ? args.ranges.data_ptr<scalar_t>() : nullptr;
     scalar_t* tgt = targets.data_ptr<scalar_t>();
     bool* pos = positive.data_ptr<bool>();
     int64_t* asg = assigned.data_ptr<int64_t>();

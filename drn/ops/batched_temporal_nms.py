@@ -69,7 +69,8 @@ def batched_temporal_nms_reference(segments, scores, groups, iou_threshold, max_
     n = segments.shape[0]
     # Score descending, ties by index ascending: a stable sort of the negated scores.
     order = torch.sort(-scores, stable=True).indices
-    iou = segment_iou_reference(segments, segments)
+    # Compared in float64, as the kernels and torchvision do, so float32 boundary cases agree.
+    over = segment_iou_reference(segments, segments).double() > iou_threshold
     same_group = groups[:, None] == groups[None, :]
     suppressed = torch.zeros(n, dtype=torch.bool, device=segments.device)
     kept_per_group: dict[int, int] = {}
@@ -83,7 +84,7 @@ def batched_temporal_nms_reference(segments, scores, groups, iou_threshold, max_
             continue
         kept_per_group[g] = kept_per_group.get(g, 0) + 1
         keep.append(i)
-        suppressed |= same_group[i] & (iou[i] > iou_threshold)
+        suppressed |= same_group[i] & over[i]
     return torch.tensor(keep, dtype=torch.long, device=segments.device)
 
 

@@ -93,7 +93,8 @@ if _extension.HAS_SCHEMAS:
 
     @torch.library.register_fake("drn::iou_loss_backward")
     def _iou_loss_backward_fake(grad, pred, target, weight, loss_type, reduction, eps):
-        return torch.empty_like(pred), torch.empty_like(target)
+        # The kernel returns contiguous gradients whatever the inputs' strides.
+        return pred.new_empty(pred.shape), target.new_empty(target.shape)
 
     def _setup_context(ctx, inputs, output):
         pred, target, weight, loss_type, reduction, eps = inputs
