@@ -9,6 +9,9 @@
 #include <string>
 
 namespace drn {
+// Internal linkage: every translation unit (C++ or nvcc-compiled) keeps its own copy, so the
+// linker never merges host code built by different compilers and flags into one definition.
+namespace {
 
 inline std::string shape_str(const at::Tensor& t) {
   std::ostringstream os;
@@ -103,4 +106,5 @@ inline void check_iou_loss_args(const at::Tensor& pred, const at::Tensor& target
   }
 }
 
+}  // namespace
 }  // namespace drn

@@ -6,6 +6,9 @@
 #include "checks.h"
 
 namespace drn {
+// Internal linkage: every translation unit (C++ or nvcc-compiled) keeps its own copy, so the
+// linker never merges host code built by different compilers and flags into one definition.
+namespace {
 
 inline void check_nms_args(const at::Tensor& segments, const at::Tensor& scores, const at::Tensor& groups,
                            double iou_threshold, int64_t max_per_group) {
@@ -25,4 +28,5 @@ inline void check_nms_args(const at::Tensor& segments, const at::Tensor& scores,
                     max_per_group);
 }
 
+}  // namespace
 }  // namespace drn

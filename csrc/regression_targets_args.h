@@ -7,6 +7,9 @@
 #include "checks.h"
 
 namespace drn {
+// Internal linkage: every translation unit (C++ or nvcc-compiled) keeps its own copy, so the
+// linker never merges host code built by different compilers and flags into one definition.
+namespace {
 
 struct RegressionTargetsArgs {
   at::Tensor points, segments, ranges, num_segments;  // contiguous; ranges/num_segments may be undefined
@@ -51,4 +54,5 @@ struct RegressionTargetsArgs {
   }
 };
 
+}  // namespace
 }  // namespace drn
