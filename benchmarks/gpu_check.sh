@@ -12,7 +12,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
 
 t0=$(date +%s)
-MAX_JOBS=16 timeout 160 pip install --no-build-isolation --no-deps -e . >"$OUT/build.log" 2>&1
+MAX_JOBS=16 timeout 150 python -m pip install --no-build-isolation --no-deps -e . >"$OUT/build.log" 2>&1
 rc=$?; status+=("build rc=$rc ($(( $(date +%s) - t0 ))s)")
 if [ $rc -ne 0 ]; then tail -30 "$OUT/build.log"; printf '%s\n' "${status[@]}"; exit 1; fi
 python -m drn.cli info | tee "$OUT/info.txt"
@@ -35,7 +35,7 @@ timeout 30 python -m pytest tests/ops -m cuda -q -p no:cacheprovider -k "errors_
 rc=$?; status+=("CUDA error/opcheck tests rc=$rc: $(tail -1 "$OUT/tests_errors.log")")
 grep -E "^(FAILED|ERROR)" "$OUT/tests.log" "$OUT/tests_errors.log" | head -20
 
-timeout 80 python benchmarks/gpu_bench.py >"$OUT/bench.log" 2>&1
+timeout 60 python benchmarks/gpu_bench.py >"$OUT/bench.log" 2>&1
 rc=$?; status+=("benchmarks rc=$rc")
 echo "==== summary"
 printf '%s\n' "${status[@]}"

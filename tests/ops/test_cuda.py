@@ -88,8 +88,10 @@ def test_iou_loss_forward_and_gradients(loss_type, reduction, weighted, dtype):
     upstream = torch.randn(64, 300, generator=gen, dtype=torch.float64).to(dtype)
     results = []
     for device in ("cpu", "cuda"):
-        p = pred.to(device).requires_grad_()
-        t = target.to(device).requires_grad_()
+        # A fresh leaf per device: on the CPU pass .to() returns pred itself, which must not
+        # carry requires_grad into the CUDA pass (its copy would be a non-leaf with no .grad).
+        p = pred.detach().to(device).clone().requires_grad_()
+        t = target.detach().to(device).clone().requires_grad_()
         w = None if weight is None else weight.to(device)
         out = iou_loss(p, t, w, loss_type=loss_type, reduction=reduction)
         out.backward(upstream.to(device) if reduction == "none" else None)
