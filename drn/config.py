@@ -3,7 +3,8 @@ what differs, and `--set key=value` overrides parsed as YAML values.
 
 The `model` section is DRNConfig's fields (drn/model/config.py), less the ones derived from the
 data (`num_clips` from `data.num_clips`, `vocab_size`/`padding_idx` from the vocabulary,
-`nms_threshold` from `eval.nms_threshold`). Unknown keys are errors that list the valid ones.
+`nms_threshold` and `max_detections` from `eval.nms_threshold` and `eval.top_k`).
+Unknown keys are errors that list the valid ones.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import yaml
 from drn.model.config import DRNConfig
 
 # DRNConfig fields that the experiment sets from other sections.
-_DERIVED_MODEL_FIELDS = ("num_clips", "vocab_size", "padding_idx", "nms_threshold")
+_DERIVED_MODEL_FIELDS = ("num_clips", "vocab_size", "padding_idx", "nms_threshold", "max_detections")
 
 
 def _model_defaults() -> dict:
@@ -178,7 +179,8 @@ def model_config(cfg: dict, vocab_size: int, padding_idx: int = 0) -> DRNConfig:
                                        for pair in fields["regression_ranges"]]
     try:
         return DRNConfig(**fields, num_clips=cfg["data"]["num_clips"], vocab_size=vocab_size,
-                         padding_idx=padding_idx, nms_threshold=float(cfg["eval"]["nms_threshold"]))
+                         padding_idx=padding_idx, nms_threshold=float(cfg["eval"]["nms_threshold"]),
+                         max_detections=int(cfg["eval"]["top_k"]))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model section: {exc}") from exc
 

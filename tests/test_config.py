@@ -17,6 +17,7 @@ def test_shipped_configs_load_and_build_a_model_config(name):
     mc = model_config(cfg, vocab_size=100)
     assert mc.num_clips == cfg["data"]["num_clips"]
     assert mc.nms_threshold == cfg["eval"]["nms_threshold"]
+    assert mc.max_detections == cfg["eval"]["top_k"]
     # The last level's range is open-ended; ranges scale by T / 32.
     assert math.isinf(mc.scaled_regression_ranges()[2][1])
     assert mc.scaled_regression_ranges()[0][1] == pytest.approx(6.0 * mc.num_clips / 32)

@@ -1,0 +1,44 @@
+"""Pieces the subcommands share: the --set option and turning user errors into one clear line."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+
+logger = logging.getLogger("drn")
+
+# Exit status of a run stopped by a user error (bad config, data, checkpoint); argparse uses 2 too.
+USER_ERROR = 2
+
+
+def add_overrides(parser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set train.batch_size=16 (repeatable; values are YAML)")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from drn.checkpoint import CheckpointError
+    from drn.config import ConfigError
+    from drn.data import AnnotationFormatError, FeatureDimError
+    from drn.experiment import DataError
+    from drn.train import TrainError
+
+    return (ConfigError, CheckpointError, DataError, TrainError, AnnotationFormatError, FeatureDimError,
+            FileNotFoundError)
+
+
+def report_errors(run):
+    """Wrap a subcommand's run(args): a user error prints `drn <command>: error: ...` and returns 2."""
+
+    @functools.wraps(run)
+    def wrapper(args) -> int:
+        try:
+            return run(args)
+        except _user_errors() as exc:
+            if getattr(args, "verbose", False):
+                logger.exception("%s failed", args.command)
+            print(f"drn {args.command}: error: {exc}", file=sys.stderr)
+            return USER_ERROR
+
+    return wrapper

@@ -1,0 +1,110 @@
+"""Build what an experiment config describes: the device, the feature source, the dataset splits
+and the model. Shared by training, evaluation and the demo.
+
+Every error a user can cause here (a missing file, features of the wrong width, a split with no
+usable query) is a `ConfigError` or `DataError` that names the config key and what to change.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from drn.config import ConfigError, model_config
+from drn.data import FeatureSource, GroundingDataset, Vocabulary, build_dataset, load_word_vectors, open_features
+from drn.model import DRN
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+class DataError(ValueError):
+    """A dataset split a run cannot use (no usable query, unreadable files)."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (every device) with `seed`."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`train.device` as a torch.device: "auto" is the first GPU when one is visible, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {name!r} but no CUDA device is visible; use --set train.device=cpu")
+    return device
+
+
+def _existing(cfg: dict, key: str) -> Path:
+    value = cfg["data"][key]
+    if value is None:
+        raise ConfigError(f"config key 'data.{key}' is not set; give it in the YAML or with --set data.{key}=PATH")
+    path = Path(value)
+    if not path.exists():
+        raise ConfigError(f"data.{key}: {path} does not exist")
+    return path
+
+
+def open_feature_source(cfg: dict) -> FeatureSource:
+    """The features of every split, opened once (the splits share its cache)."""
+    return open_features(_existing(cfg, "features"))
+
+
+def check_feature_dim(source: FeatureSource, dataset: GroundingDataset, cfg: dict) -> None:
+    """Compare the width D of the first video's features with `model.feature_dim` and fix the
+    source to that width, so any later video of another width fails with a `FeatureDimError`."""
+    expected = cfg["model"]["feature_dim"]
+    if source.feature_dim is None and dataset.queries:
+        vid = dataset.queries[0].vid
+        got = int(source[vid].shape[1])
+        if got != expected:
+            raise ConfigError(
+                f"the features in {cfg['data']['features']} have D = {got} ({source.describe(vid)}), but "
+                f"model.feature_dim is {expected}; set --set model.feature_dim={got} or point data.features "
+                "at the right features")
+        source.feature_dim = expected
+
+
+def build_split(cfg: dict, split: str, vocab: Vocabulary | None, source: FeatureSource) -> GroundingDataset:
+    """The `split` ("train", "val" or "test") of the config, its words mapped by `vocab` (None:
+    build the vocabulary from this split's sentences; do that for "train" only)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    data = cfg["data"]
+    annotations = _existing(cfg, split)
+    durations = data["durations"] if data["format"] == "charades_sta" else None
+    if data["format"] == "charades_sta" and durations is None:
+        raise ConfigError("data.durations is not set; Charades-STA annotations need the video durations "
+                          "(the Charades CSVs or a JSON {video: seconds})")
+    dataset = build_dataset(data["format"], annotations, durations, source, vocab, data["num_clips"],
+                            pooling=data["pooling"])
+    if len(dataset) == 0:
+        raise DataError(f"data.{split} ({annotations}) has no usable query: {dataset.quirks.summary()}")
+    logger.info("%s split: %d queries", split, len(dataset))
+    check_feature_dim(source, dataset, cfg)
+    return dataset
+
+
+def build_model(cfg: dict, vocab: Vocabulary, load_glove: bool = True) -> DRN:
+    """The DRN of the config for `vocab` (embedding rows 0..unk_id); GloVe-initialised when
+    `data.glove` is set and `load_glove` (a resumed or evaluated model loads its own weights)."""
+    config = model_config(cfg, vocab_size=vocab.num_embeddings, padding_idx=vocab.pad_id)
+    vectors = None
+    if load_glove and cfg["data"]["glove"] is not None:
+        path = _existing(cfg, "glove")
+        vectors, missing = load_word_vectors(path, vocab)
+        if vectors.shape[1] != config.embedding_dim:
+            raise ConfigError(f"data.glove: {path} holds {vectors.shape[1]}-d vectors but model.embedding_dim is "
+                              f"{config.embedding_dim}; set --set model.embedding_dim={vectors.shape[1]}")
+        logger.info("word vectors from %s: %d of %d words have none (learned from scratch)", path, len(missing),
+                    len(vocab))
+    return DRN(config, vectors)

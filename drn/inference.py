@@ -1,0 +1,140 @@
+"""A trained DRN loaded from a checkpoint, and grounding sentences in one video's features.
+
+`config_from_checkpoint` rebuilds the run's experiment config (with `--set` overrides on top);
+`Grounder` holds the model, its vocabulary and its inference settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from drn.checkpoint import check_compatible, load_checkpoint, load_model_state
+from drn.config import ConfigError, apply_override, validate
+from drn.data import PAD_ID, Vocabulary, open_features, resample_to_clips
+from drn.evaluate import autocast, inference_config, rounded_windows
+from drn.experiment import build_model, resolve_device
+from drn.model import DRN, postprocess
+
+logger = logging.getLogger(__name__)
+
+
+class QueryError(ValueError):
+    """A query the model cannot read (no word of it is in the vocabulary)."""
+
+
+def config_from_checkpoint(payload: dict, overrides: Sequence[str], path: str | PathLike) -> dict:
+    """The checkpoint's experiment config with `key=value` overrides applied and validated; an
+    override that would change the network (e.g. model.fpn_channels) is a `CheckpointError`."""
+    saved = payload["config"]
+    cfg = copy.deepcopy(saved)
+    for item in overrides:
+        apply_override(cfg, item)
+    validate(cfg)
+    check_compatible(saved, cfg, path)
+    return cfg
+
+
+def load_trained_model(path: str | PathLike, overrides: Sequence[str] = (), device: str | None = None
+                       ) -> tuple[DRN, Vocabulary, dict, dict]:
+    """(model in eval mode on its device, vocabulary, experiment config, checkpoint payload)."""
+    payload = load_checkpoint(path)
+    cfg = config_from_checkpoint(payload, overrides, path)
+    vocab = Vocabulary(payload["vocab"]["word2id"])
+    model = build_model(cfg, vocab, load_glove=False)
+    load_model_state(model, payload["model"], path)
+    model.set_stage(payload["stage"]).eval()
+    return model.to(resolve_device(device or str(cfg["train"]["device"]))), vocab, cfg, payload
+
+
+def load_video_features(path: str | PathLike, vid: str | None = None) -> torch.Tensor:
+    """One video's [windows, D] features: a `.npy` / `.pt` file, or `vid` in a feature folder or
+    HDF5 file."""
+    path = Path(path)
+    if path.is_file() and path.suffix in (".npy", ".pt"):
+        array = np.load(path) if path.suffix == ".npy" else torch.load(path, map_location="cpu", weights_only=True)
+        features = torch.as_tensor(np.asarray(array) if not torch.is_tensor(array) else array)
+        if features.ndim != 2 or features.shape[0] == 0:
+            raise ValueError(f"{path}: expected features of shape [windows, D], got {tuple(features.shape)}")
+        return features.float()
+    source = open_features(path)
+    if vid is None:
+        raise ValueError(f"{path} holds the features of many videos; name one with --vid")
+    if vid not in source:
+        raise ValueError(f"{path} has no features for video {vid!r}")
+    return source[vid]
+
+
+class Grounder:
+    """Ranks segments of one video for free-text queries with a trained DRN.
+
+    Args:
+        checkpoint: a checkpoint written by `drn train`.
+        overrides: `key=value` config overrides (inference settings such as eval.top_k).
+        device: where the model runs (default: the config's train.device).
+    """
+
+    def __init__(self, checkpoint: str | PathLike, overrides: Sequence[str] = (), device: str | None = None):
+        self.model, self.vocab, self.cfg, payload = load_trained_model(checkpoint, overrides, device)
+        self.device = next(self.model.parameters()).device
+        self.use_iou = payload["stage"] > 1  # the IoU head is trained from stage 2 on
+        self.config = inference_config(self.model.config, self.cfg["eval"])
+
+    def encode(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded word ids [B, L] and lengths [B]; `QueryError` for a query with no known word."""
+        encoded = []
+        for query in queries:
+            ids = self.vocab.encode(query)
+            if all(i == self.vocab.unk_id for i in ids):
+                raise QueryError(f"query {query!r}: none of its words is in the model's vocabulary "
+                                 f"({len(self.vocab)} words, e.g. {', '.join(list(self.vocab.word2id)[:8])})")
+            encoded.append(ids)
+        lengths = torch.tensor([len(ids) for ids in encoded], dtype=torch.int64)
+        words = torch.full((len(encoded), int(lengths.max())), PAD_ID, dtype=torch.int64)
+        for row, ids in enumerate(encoded):
+            words[row, :len(ids)] = torch.tensor(ids)
+        return words, lengths
+
+    @torch.no_grad()
+    def ground(self, features: torch.Tensor | np.ndarray, queries: Sequence[str],
+               duration: float | None = None) -> list[dict]:
+        """Ground every query in one video.
+
+        Args:
+            features: the video's [windows, D] features (resampled here to T clips).
+            queries: sentences.
+            duration: the video's length in seconds; None gives segments as fractions of the video.
+
+        Returns one dict per query: {"query", "pred_relevant_windows": [[start, end, score], ...]
+        best first, "dense": {"time": per level [T_l] location times, "match": per level [T_l]
+        matching probabilities, "iou": per level [T_l] predicted IoUs}} (times in the same unit).
+        """
+        if not queries:
+            raise QueryError("give at least one query")
+        data = self.cfg["data"]
+        features = torch.as_tensor(features, dtype=torch.float32)
+        expected = self.model.config.feature_dim
+        if features.ndim != 2 or features.shape[1] != expected:
+            raise ConfigError(f"the features have shape {tuple(features.shape)} but the model takes "
+                              f"[windows, D = {expected}]: they must come from the extractor it was trained on")
+        clips = resample_to_clips(features, data["num_clips"], data["pooling"])
+        words, lengths = self.encode(queries)
+        batch = clips.unsqueeze(0).expand(len(queries), -1, -1).to(self.device)
+        span = 1.0 if duration is None else float(duration)
+        with autocast(self.device, bool(self.cfg["train"]["amp"])):
+            output = self.model(batch, words.to(self.device), lengths.to(self.device))
+        ranked = postprocess(output, [span] * len(queries), self.config, use_iou=self.use_iou)
+        times = [(p * span / output.num_clips).tolist() for p in output.points]
+        results = []
+        for i, query in enumerate(queries):
+            results.append({"query": query, "pred_relevant_windows": rounded_windows(ranked[i]),
+                            "dense": {"time": times, "match": [p[i].tolist() for p in output.match_probs],
+                                      "iou": [p[i].tolist() for p in output.iou_probs]}})
+        return results
+

@@ -1,0 +1,83 @@
+"""Timelines of grounding results: predicted segments (and ground truth) over the dense scores.
+
+Drawn with matplotlib's Agg canvas directly, so nothing depends on (or changes) the global
+backend and no display is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+
+MAX_SEGMENTS = 5  # ranked segments drawn per query
+LEVEL_COLORS = ("tab:blue", "tab:orange", "tab:purple")
+
+
+def plot_grounding(results: Sequence[dict], path: str | PathLike, unit: str = "s", title: str | None = None) -> Path:
+    """Save one panel pair per query to `path` (any format matplotlib writes: .png, .pdf, .svg).
+
+    Each result is a dict with
+        query: the sentence;
+        duration: the video length, in `unit`;
+        pred_relevant_windows: [[start, end, score], ...] best first;
+        relevant_windows: optional [[start, end]] ground truth;
+        dense: optional {"time", "match", "iou"}, each a list per FPN level (see `Grounder.ground`).
+    The upper panel shows the ground truth (green) and the top `MAX_SEGMENTS` predictions (rank 1
+    darkest); the lower one each level's matching probability (solid) and predicted IoU (dashed).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not results:
+        raise ValueError("plot_grounding needs at least one result")
+    rows = len(results)
+    fig = Figure(figsize=(10, 3.2 * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2 * rows, 1, height_ratios=[1.0, 1.3] * rows)
+    for i, result in enumerate(results):
+        duration = float(result["duration"])
+        timeline = fig.add_subplot(grid[2 * i])
+        scores = fig.add_subplot(grid[2 * i + 1], sharex=timeline)
+        _draw_timeline(timeline, result, duration)
+        _draw_scores(scores, result.get("dense"), duration, unit)
+    if title:
+        fig.suptitle(title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _draw_timeline(ax, result: dict, duration: float) -> None:
+    labels = []
+    truth = result.get("relevant_windows") or []
+    predictions = result["pred_relevant_windows"][:MAX_SEGMENTS]
+    y = 0
+    for start, end in truth:
+        ax.barh(y, end - start, left=start, height=0.7, color="tab:green")
+        labels.append("ground truth")
+        y += 1
+    for rank, (start, end, score) in enumerate(predictions, start=1):
+        ax.barh(y, end - start, left=start, height=0.7, color="tab:red", alpha=max(0.25, 1.0 - 0.17 * (rank - 1)))
+        ax.text(end, y, f" {score:.2f}", va="center", fontsize=8)
+        labels.append(f"#{rank}")
+        y += 1
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, duration)
+    ax.set_title(f'"{result["query"]}"', fontsize=10, loc="left")
+    ax.tick_params(labelbottom=False)
+
+
+def _draw_scores(ax, dense: dict | None, duration: float, unit: str) -> None:
+    if dense:
+        for level, (times, match, iou) in enumerate(zip(dense["time"], dense["match"], dense["iou"])):
+            color = LEVEL_COLORS[level % len(LEVEL_COLORS)]
+            ax.plot(times, match, color=color, marker=".", label=f"match, level {level + 1}")
+            ax.plot(times, iou, color=color, linestyle="--", label=f"IoU, level {level + 1}")
+        ax.legend(fontsize=7, ncol=3, loc="upper right")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlim(0, duration)
+    ax.set_ylabel("probability", fontsize=8)
+    ax.set_xlabel(f"time ({unit})", fontsize=8)

@@ -1,0 +1,77 @@
+"""Checkpoints: atomic writes, RNG state round trips, clear errors, compatibility checks."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from drn import checkpoint as ckpt
+from drn.checkpoint import CheckpointError, check_compatible, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from drn.config import load_config
+from drn.io import atomic_write_text
+
+
+def test_save_then_load_round_trips_plain_payloads(tmp_path):
+    path = save_checkpoint({"model": {"w": torch.arange(3.0)}, "stage": 2, "config": {"a": [1, None, 1e-3]}},
+                           tmp_path / "c" / "last.pt")
+    payload = load_checkpoint(path)
+    assert payload["format"] == ckpt.CHECKPOINT_FORMAT and payload["stage"] == 2
+    assert torch.equal(payload["model"]["w"], torch.arange(3.0))
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]
+
+
+def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = save_checkpoint({"stage": 1}, tmp_path / "last.pt")
+
+    def crash(obj, f, *args, **kwargs):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt.torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"stage": 2}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["stage"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
+
+
+def test_atomic_text_write_replaces_the_whole_file(tmp_path):
+    path = atomic_write_text(tmp_path / "metrics.json", "old")
+    atomic_write_text(path, "new")
+    assert path.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_rng_states_round_trip():
+    state = rng_state()
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.rand(5), np.random.rand(5), random.random()
+    set_rng_state(state)
+    again = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1]) and expected[2] == again[2]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"garbage", "not a readable drn checkpoint"),
+    (None, "no 'drn-checkpoint' format tag"),
+])
+def test_files_that_are_not_checkpoints_are_named(tmp_path, content, message):
+    path = tmp_path / "x.pt"
+    if content is None:
+        torch.save({"state_dict": {}}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_compatibility_checks_only_the_architecture():
+    saved = load_config(None, [])
+    check_compatible(saved, load_config(None, ["eval.top_k=5", "model.score_threshold=0.1", "train.lr=[1, 1, 1]"]),
+                     "c.pt")
+    with pytest.raises(CheckpointError, match=r"data.num_clips: 32 -> 64; model.fpn_channels: 512 -> 256"):
+        check_compatible(saved, load_config(None, ["model.fpn_channels=256", "data.num_clips=64"]), "c.pt")
