@@ -45,7 +45,7 @@ def test_threshold_nms_and_top_k(small_config):
     out.match_logits[1][1, 3] = logit(0.04)
     ranked = postprocess(out, torch.tensor([32.0, 32.0]), cfg, use_iou=False)
     assert ranked[1] == []
-    assert [r[:2] for r in ranked[0]] == pytest.approx([(2.0, 8.0), (19.5, 21.5)])
+    assert [c for r in ranked[0] for c in r[:2]] == pytest.approx([2.0, 8.0, 19.5, 21.5])
     assert [r[2] for r in ranked[0]] == pytest.approx([0.9, 0.3], rel=1e-5)
 
 
