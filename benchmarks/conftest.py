@@ -82,7 +82,7 @@ class Bench:
         self.benchmark.pedantic(lambda: None)
 
     def __call__(self, fn, *, op, workload, impl, size, check=None, precheck=True, budget_s=None,
-                 max_rounds=100, nbytes=None):
+                 max_rounds=200, nbytes=None):
         """Checks fn's output, then times fn; returns the output.
 
         precheck=False skips the untimed first call (for peers that take minutes: the caller checks

@@ -1,8 +1,9 @@
 // Vectorised hot loops for the CPU kernels. A loop is written once, over the shared math of
-// temporal.h, with `#pragma omp simd`; `with_best_isa` runs it compiled for AVX2 when the CPU has it
-// and for the baseline ISA (SSE2 on x86-64) otherwise, so one binary is fast and portable. The build's
-// -fno-math-errno / -fno-trapping-math (torch's own flags) let GCC if-convert the selects and
-// vectorise logf through glibc's libmvec. No FMA is enabled: both paths round the same way.
+// temporal.h, with `#pragma omp simd`; `with_best_isa` runs it compiled for AVX-512 or AVX2 when the
+// CPU has them and for the baseline ISA (SSE2 on x86-64) otherwise: one binary, fast and portable.
+// The build's -fno-math-errno / -fno-trapping-math (torch's own flags) let GCC if-convert the
+// selects and vectorise logf through glibc's libmvec; -ffp-contract=off keeps FMA out, so every
+// path rounds the arithmetic alike (libmvec's logf may differ from the scalar one in the last bit).
 #pragma once
 
 #include <cmath>
@@ -19,12 +20,22 @@ extern "C" double log(double) noexcept __attribute__((__simd__("notinbranch")));
 namespace drn::cpu {
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-inline bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
+#define DRN_AVX512 "avx512f,avx512vl,avx512bw,avx512dq"
+
+inline int best_isa() {  // 2: AVX-512, 1: AVX2, 0: the baseline
+  static const int isa = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
+                             ? 2
+                             : __builtin_cpu_supports("avx2") ? 1 : 0;
+  return isa;
 }
 
-// f must be an always-inline lambda, so that its body is compiled inside this AVX2 function.
+// f must be an always-inline lambda, so that its body is compiled inside these functions.
+template <typename F>
+__attribute__((target(DRN_AVX512))) void run_avx512(const F& f) {
+  f();
+}
+
 template <typename F>
 __attribute__((target("avx2"))) void run_avx2(const F& f) {
   f();
@@ -32,10 +43,16 @@ __attribute__((target("avx2"))) void run_avx2(const F& f) {
 
 template <typename F>
 void with_best_isa(const F& f) {
-  if (has_avx2())
-    run_avx2(f);
-  else
-    f();
+  switch (best_isa()) {
+    case 2:
+      run_avx512(f);
+      break;
+    case 1:
+      run_avx2(f);
+      break;
+    default:
+      f();
+  }
 }
 #else
 template <typename F>
