@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #define DRN_INLINE __attribute__((always_inline)) inline
 
@@ -22,11 +24,18 @@ namespace drn::cpu {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define DRN_AVX512 "avx512f,avx512vl,avx512bw,avx512dq"
 
-inline int best_isa() {  // 2: AVX-512, 1: AVX2, 0: the baseline
-  static const int isa = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
-                             ? 2
-                             : __builtin_cpu_supports("avx2") ? 1 : 0;
+// 2: AVX-512, 1: AVX2, 0: the baseline. DRN_CPU_ISA=baseline|avx2 caps it (to test every path).
+inline int best_isa() {
+  static const int isa = [] {
+    const int have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
+                         ? 2
+                         : __builtin_cpu_supports("avx2") ? 1 : 0;
+    const char* cap = std::getenv("DRN_CPU_ISA");
+    if (cap && std::strcmp(cap, "baseline") == 0) return 0;
+    if (cap && std::strcmp(cap, "avx2") == 0) return have < 1 ? have : 1;
+    return have;
+  }();
   return isa;
 }
 
