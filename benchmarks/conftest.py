@@ -43,14 +43,23 @@ TARGETS = [
 
 
 def machine() -> dict:
-    model = platform.processor()
+    model, flags = platform.processor(), set()
     try:
         with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+            lines = f.read().splitlines()
+        model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), model)
+        flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
     except OSError:
         pass
+    # The path csrc/cpu/simd.h picks (DRN_CPU_ISA may cap it).
+    isa = "AVX-512" if {"avx512f", "avx512vl", "avx512bw", "avx512dq"} <= flags else "AVX2" if "avx2" in flags \
+        else "baseline"
+    cap = os.environ.get("DRN_CPU_ISA")
+    if cap == "baseline" or (cap == "avx2" and isa == "AVX-512"):
+        isa = {"baseline": "baseline", "avx2": "AVX2"}[cap]
     return {
         "cpu": model,
+        "isa": isa,
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -43,7 +43,9 @@ def impl_name(op: str, impl: str) -> str:
     if impl == "ours":
         return f"drn.ops ({op})"
     if impl in ("reference", "composite"):
-        return "PyTorch composite + autograd" if op.startswith("iou_loss") else f"PyTorch reference ({op}_reference)"
+        if op.startswith("iou_loss"):
+            return "PyTorch composite + autograd"
+        return f"PyTorch reference ({'batched_temporal_nms' if op == 'temporal_nms' else op}_reference)"
     return PEER_NAMES.get((op, impl), impl)
 
 
@@ -64,7 +66,7 @@ def workload_tables(run: dict) -> list[str]:
         rows = [r for r in run["results"] if r["workload"] == key]
         if not rows:
             continue
-        lines += [f"### {title}", "", "| op | implementation | time (min) | ratio: this / ours | rounds |",
+        lines += [f"### {title}", "", "| op | implementation | time (min) | ratio: this / ours | calls timed |",
                   "| --- | --- | --- | --- | --- |"]
         ops = list(dict.fromkeys(r["op"] for r in rows))
         for op in ops:
@@ -76,7 +78,8 @@ def workload_tables(run: dict) -> list[str]:
                 ratio = "1" if impl == "ours" else (f"**{t / ours:.1f}x**" if ours and t else "-")
                 if impl == "copy" and ours and t:
                     nbytes = next(r["nbytes"] for r in rows if (r["op"], r["impl"]) == (op, impl))
-                    ratio = f"{t / ours:.2f}x ({nbytes / t / 1e9:.1f} GB/s copy; ours at {nbytes / ours / 1e9:.1f} GB/s)"
+                    ratio = (f"{t / ours:.2f}x: ours takes {ours / t:.2f}x the copy's time (copy {nbytes / t / 1e9:.1f} GB/s; "
+                             f"ours moves the same bytes at {nbytes / ours / 1e9:.1f} GB/s)")
                 lines.append(f"| {op} | {impl_name(op, impl)} | {fmt_time(t)} | {ratio} | {rounds} |")
         lines.append("")
     return lines
@@ -114,8 +117,8 @@ def section(run: dict, command: str) -> str:
         BEGIN,
         "## CPU ops: drn.ops against their peers",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
-        f"Python {m['python']}, {m['platform']}.",
+        f"Machine: {m['cpu']}, {m['cores']} cores ({m.get('isa', '?')} kernels), torch {m['torch']} "
+        f"({m['torch_threads']} threads), Python {m['python']}, {m['platform']}.",
         f"Run: {run['started']} to {run['finished']}, load average (1, 5, 15 min) {run['load_start']} at the start "
         f"and {run['load_end']} at the end (a shared machine: while another job holds a core, a two-thread "
         "parallel region can stall for milliseconds, ours and the peers' alike).",
@@ -153,21 +156,38 @@ def plot(run: dict, path: Path) -> None:
     ops = list(dict.fromkeys(r["op"] for r in rows))
     if not ops:
         return
-    fig, axes = plt.subplots(1, len(ops), figsize=(4.2 * len(ops), 4.0), squeeze=False)
-    for ax, op in zip(axes[0], ops):
+    cols = 3
+    fig, axes = plt.subplots(2, cols, figsize=(5.2 * cols, 8.4), squeeze=False)
+    flat = list(axes.flat)
+    for ax, op in zip(flat, ops):
         impls = ["ours"] + sorted({r["impl"] for r in rows if r["op"] == op} - {"ours"})
         for impl in impls:
             pts = sorted((r["size"], best(run, op, r["workload"], impl)) for r in rows
                          if r["op"] == op and r["impl"] == impl)
-            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            ax.plot(xs, ys, marker="o", lw=2.2 if impl == "ours" else 1.4, label=impl_name(op, impl))
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", lw=2.2 if impl == "ours" else 1.4,
+                    label=impl_name(op, impl))
         ax.set_title(op, fontsize=10)
         ax.set_xlabel(UNITS.get(op, "size"), fontsize=8)
         ax.set_ylabel("seconds per call (min)", fontsize=8)
+    ratio_ax = flat[len(ops)] if len(flat) > len(ops) else None
+    if ratio_ax is not None:  # ours against each op's main peer
+        for op in ops:
+            peer = "torchvision" if any(r["op"] == op and r["impl"] == "torchvision" for r in rows) else "composite"
+            sizes = sorted({r["size"] for r in rows if r["op"] == op and r["impl"] == peer})
+            pts = [(n, best(run, op, f"scale:{n}", peer) / best(run, op, f"scale:{n}", "ours")) for n in sizes
+                   if best(run, op, f"scale:{n}", "ours")]
+            ratio_ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{op} vs {impl_name(op, peer)}")
+        ratio_ax.axhline(1.0, color="gray", lw=0.8)
+        ratio_ax.set_title("speed-up: peer time / ours", fontsize=10)
+        ratio_ax.set_xlabel("size (each op's unit)", fontsize=8)
+        ratio_ax.set_ylabel("x", fontsize=8)
+    for ax in flat[: len(ops) + (ratio_ax is not None)]:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower right" if ax is ratio_ax else "best")
+    for ax in flat[len(ops) + (ratio_ax is not None):]:
+        ax.set_visible(False)
     m = run["machine"]
     fig.suptitle(f"drn.ops vs peers on the CPU: {m['cpu']}, {m['torch_threads']} threads, torch {m['torch']}",
                  fontsize=10)
