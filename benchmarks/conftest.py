@@ -91,11 +91,13 @@ class Bench:
         self.benchmark.pedantic(lambda: None)
 
     def __call__(self, fn, *, op, workload, impl, size, check=None, precheck=True, budget_s=None,
-                 max_rounds=200, nbytes=None):
+                 max_rounds=200, nbytes=None, yardstick=None):
         """Checks fn's output, then times fn; returns the output.
 
         precheck=False skips the untimed first call (for peers that take minutes: the caller checks
         them on a subset first); `check` then runs on the output of the timed call.
+        yardstick=(impl, fn, nbytes): another function timed between the rounds (so under the same
+        conditions) and recorded under that impl, e.g. a copy of the bytes fn moves.
         """
         budget_s = budget_s if budget_s is not None else float(os.environ.get("DRN_BENCH_BUDGET", "1.0"))
         self.benchmark.group = f"{op} | {workload}"
@@ -117,7 +119,16 @@ class Bench:
             iterations = max(1, min(10_000, int(2e-3 / max(first, 1e-7))))
             rounds = int(budget_s / max(first * iterations, 1e-9))
             rounds = max(1 if first > budget_s else 3, min(max_rounds, rounds))
-        out = self.benchmark.pedantic(fn, rounds=rounds, iterations=iterations,
+        setup, yard_times = None, []
+        if yardstick is not None:
+            iterations = 1  # (pytest-benchmark runs a setup only with one iteration a round)
+
+            def setup():
+                t0 = time.perf_counter()
+                yardstick[1]()
+                yard_times.append(time.perf_counter() - t0)
+
+        out = self.benchmark.pedantic(fn, rounds=rounds, iterations=iterations, setup=setup,
                                       warmup_rounds=1 if first is not None and first * iterations < 0.2 else 0)
         if not precheck and check is not None:
             check(out)
@@ -127,6 +138,13 @@ class Bench:
             "min_s": stats.min, "median_s": stats.median, "rounds": stats.rounds, "iterations": iterations,
             "test": self.benchmark.fullname,
         })
+        if yard_times:
+            yard_times.sort()
+            RESULTS.append({
+                "op": op, "workload": workload, "impl": yardstick[0], "size": size, "nbytes": yardstick[2],
+                "min_s": yard_times[0], "median_s": yard_times[len(yard_times) // 2], "rounds": len(yard_times),
+                "iterations": 1, "test": self.benchmark.fullname + " (between its rounds)",
+            })
         return out
 
 

@@ -2,9 +2,9 @@
 
 regression_targets at batch 32 and 4,096 queries x 56 locations (T = 32, DRN's ranges) against its
 PyTorch composite; iou_loss forward + backward on 1M (l, r) pairs (and at batch 32) against the
-composite with autograd; and the machine's copy bandwidth on the loss's bytes, measured in the same
-run: the loss's forward reads pred and target (16 B a pair), its backward reads them again and writes
-both gradients (32 B), 48 B a pair in all, and `copy` moves exactly as many bytes.
+composite with autograd; and the machine's copy bandwidth on the loss's bytes, timed between the
+loss's rounds: the loss's forward reads pred and target (16 B a pair), its backward reads them again
+and writes both gradients (32 B), 48 B a pair in all, and `copy` moves exactly as many bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ TARGET_BATCHES = {"32x56": 32, "4096x56": 4096}
 LOSS_SIZES = {"1M": 1_000_000, "32x56": 32 * 56}
 LOSS_BYTES_PER_PAIR = 48
 TARGET_BYTES_PER_LOCATION = 2 * 4 + 1 + 8  # targets (2 floats), positive (bool), assigned (int64) written
+LOSS_BUDGET_S = 3.0  # 1M pairs: more rounds (and copies between them), a steadier minimum on a shared machine
 
 
 @functools.lru_cache(maxsize=None)
@@ -51,14 +52,18 @@ def test_regression_targets(bench, workload, impl):
 def test_iou_loss_forward_backward(bench, workload, impl):
     w, expected = loss_case(LOSS_SIZES[workload])
     step = loss_step(ops.iou_loss if impl == "ours" else ops.iou_loss_reference, w.pred, w.target)
-    bench(step, op="iou_loss fwd+bwd", workload=workload, impl=impl, size=w.size,
-          nbytes=w.size * LOSS_BYTES_PER_PAIR, check=lambda out: close_loss(out, expected, f"{impl} on {w.name}"))
+    nbytes = w.size * LOSS_BYTES_PER_PAIR
+    yardstick = None
+    if impl == "ours" and workload == "1M":
+        # The machine's streaming speed, between ours' rounds: dst.copy_(src) moving as many bytes
+        # (24 MB read, 24 MB written). Memory bandwidth on a shared host drifts; interleaving is fair.
+        src = torch.rand(nbytes // 8)
+        dst = torch.zeros_like(src)
+        dst.copy_(src)
+        assert torch.equal(dst, src)
+        yardstick = ("copy", lambda: dst.copy_(src), nbytes)
+    bench(step, op="iou_loss fwd+bwd", workload=workload, impl=impl, size=w.size, nbytes=nbytes,
+          check=lambda out: close_loss(out, expected, f"{impl} on {w.name}"),
+          budget_s=LOSS_BUDGET_S if workload == "1M" else None, max_rounds=1000, yardstick=yardstick)
 
 
-def test_copy_bandwidth(bench):
-    """dst.copy_(src) moving the loss's 48 MB (24 MB read, 24 MB written): the machine's streaming speed."""
-    nbytes = LOSS_SIZES["1M"] * LOSS_BYTES_PER_PAIR
-    src = torch.rand(nbytes // 8)
-    dst = torch.empty_like(src)
-    bench(lambda: dst.copy_(src), op="iou_loss fwd+bwd", workload="1M", impl="copy", size=LOSS_SIZES["1M"],
-          nbytes=nbytes, check=lambda out: torch.equal(out, src) or pytest.fail("copy_ did not copy"))
