@@ -45,9 +45,11 @@ def torchvision_batched_nms(w: NmsWorkload, device="cpu"):
 def same_keep(out: torch.Tensor, expected: torch.Tensor, what: str) -> None:
     out, expected = out.cpu(), expected.cpu()
     if not torch.equal(out, expected):
-        diff = (out.numel() != expected.numel()) or int((out != expected).nonzero()[0, 0])
+        k = min(out.numel(), expected.numel())
+        differ = (out[:k] != expected[:k]).nonzero()
+        first = int(differ[0, 0]) if differ.numel() else k
         raise AssertionError(f"{what}: keep differs from the expected ({out.numel()} vs {expected.numel()} kept; "
-                             f"first difference at {diff})")
+                             f"first difference at position {first})")
 
 
 def loss_step(loss_fn, pred: torch.Tensor, target: torch.Tensor):

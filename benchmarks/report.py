@@ -3,6 +3,8 @@
     python -m pytest benchmarks --benchmark-only     # writes .benchmarks/drn/cpu-latest.json
     python benchmarks/report.py [RUN.json]           # rewrites the CPU section of RESULTS.md, the plot
 
+The run behind RESULTS.md is kept as benchmarks/results/cpu.json (copy cpu-latest.json there).
+
 Only the part of RESULTS.md between the CPU-ops markers is rewritten; the rest is left as it is.
 """
 
@@ -122,7 +124,9 @@ def section(run: dict, command: str) -> str:
         f"Run: {run['started']} to {run['finished']}, load average (1, 5, 15 min) {run['load_start']} at the start "
         f"and {run['load_end']} at the end (a shared machine: while another job holds a core, a two-thread "
         "parallel region can stall for milliseconds, ours and the peers' alike).",
-        f"Command: `{command}`, then `python benchmarks/report.py`.",
+        f"Command: `{command}` (about 2 minutes here, most of it torchvision on ActivityNet), then "
+        "`python benchmarks/report.py`. The checks alone, without timing (CI, about 30 s): "
+        "`python -m pytest benchmarks --benchmark-disable`.",
         "",
         "Every benchmark first checks that its output agrees (NMS: the same keep list, in order, as torchvision; "
         "targets: equal; loss and gradients: within 1e-5 / 1e-4 of the composite), then times it. "
