@@ -54,7 +54,10 @@ def extension():
     here = os.path.dirname(os.path.abspath(__file__))
     sources = [os.path.join("csrc", "drn.cpp")] + sorted(glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
     define_macros = [("DRN_TORCH_VERSION", f'"{torch.__version__}"')]
-    extra = {"cxx": ["-O3", "-fopenmp"]}  # at::parallel_for is inline OpenMP: without it, one thread
+    # at::parallel_for is inline OpenMP: without -fopenmp, one thread. torch's own flags
+    # -fno-math-errno -fno-trapping-math let the CPU kernels' loops vectorise (csrc/cpu/simd.h);
+    # -ffp-contract=off keeps FMA out of their AVX-512 versions, so every ISA rounds alike.
+    extra = {"cxx": ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]}
     if not with_cuda:
         print(f"drn build: CPU kernels only ({why})", file=sys.stderr)
         return CppExtension("drn._C", sources, define_macros=define_macros, extra_compile_args=extra,

@@ -7,6 +7,9 @@
 
 #if defined(__CUDACC__)
 #define DRN_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+// Forced, as under nvcc: the CPU kernels' loops vectorise only when this math is inlined into them.
+#define DRN_HD inline __attribute__((always_inline))
 #else
 #define DRN_HD inline
 #endif
@@ -72,12 +75,14 @@ DRN_HD void assign_location(T p, const T* segs, int64_t count, T lo, T hi, T* ta
 
 enum IouLossType : int { kIou = 0, kLinearIou = 1, kGiou = 2 };
 
-// d min(a, b) / da as autograd computes it: the gradient is split in half at a tie.
+// d min(a, b) / da as autograd computes it: the gradient is split in half at a tie. Written as
+// arithmetic on the comparisons (1, 0.5 or 0, exactly) rather than nested selects: the same values,
+// and the CPU loops vectorise it to a few instructions.
 template <typename T>
-DRN_HD T dmin_da(T a, T b) { return a < b ? T(1) : (a == b ? T(0.5) : T(0)); }
+DRN_HD T dmin_da(T a, T b) { return T(a < b) + T(0.5) * T(a == b); }
 
 template <typename T>
-DRN_HD T dmax_da(T a, T b) { return a > b ? T(1) : (a == b ? T(0.5) : T(0)); }
+DRN_HD T dmax_da(T a, T b) { return T(a > b) + T(0.5) * T(a == b); }
 
 // Loss of one (l, r) prediction against its target (lt, rt), all distances from one point.
 template <typename T>

@@ -1,7 +1,8 @@
 // batched_temporal_nms on the CPU. Groups are found without a global sort when they arrive
 // contiguous (the grounding case: a query's candidates side by side), and processed in parallel.
-// Inside a large group the 1-D structure bounds the work: kept segments are held sorted by start,
-// and a candidate is compared only with those whose start lies in a window it could overlap.
+// A candidate is tested against the kept segments of its group in vectorised blocks. Inside a large
+// group the 1-D structure bounds the work: kept segments are held sorted by start, and a candidate
+// is compared only with those whose start lies in a window it could overlap.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -9,17 +10,20 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <vector>
 
 #include "../checks.h"
 #include "../nms_args.h"
 #include "../temporal.h"
+#include "simd.h"
 
 namespace {
 
-// Below this size a group compares each candidate with every kept segment.
-constexpr int64_t kSmallGroup = 96;
+// Up to this size a group tests each candidate against every kept segment, in kept (score) order,
+// which finds a suppressor early; larger groups use the window over kept segments sorted by start.
+constexpr int64_t kSmallGroup = 256;
 
 // Element ids laid out group by group (stable), and where each group's run starts.
 struct GroupRuns {
@@ -54,61 +58,30 @@ GroupRuns find_runs(const int64_t* g, int64_t n) {
   return runs;
 }
 
+// The threshold in the kernel's dtype such that iou > it exactly when double(iou) > thr (torchvision
+// compares in double): for float, the largest float not above thr.
 template <typename T>
-struct Greedy {
-  const T* seg;
-  const T* score;
-  double thr;  // compared in double, as torchvision does, so boundary cases agree
-  int64_t limit;  // kept per group; -1 means no limit
-  std::vector<int64_t> cand;
-  std::vector<T> ks, ke;  // kept segments: in kept order (small groups) or sorted by start (large)
+T threshold_in(double thr) {
+  T t = static_cast<T>(thr);
+  if (static_cast<double>(t) > thr) t = std::nextafter(t, -std::numeric_limits<T>::infinity());
+  return t;
+}
 
-  bool suppressed_small(T s, T e) const {
-    for (size_t k = 0; k < ks.size(); ++k)
-      if (static_cast<double>(drn::segment_iou(ks[k], ke[k], s, e)) > thr) return true;
-    return false;
+// Whether any kept segment k in [lo, hi) has IoU > thr with [s, e]; blocks of 16, early exit.
+template <typename T>
+DRN_INLINE bool any_above(const T* ks, const T* ke, int64_t lo, int64_t hi, T s, T e, T thr) {
+  constexpr int64_t kBlock = 16;
+  int64_t k = lo;
+  for (; k + kBlock <= hi; k += kBlock) {
+    int hit = 0;
+#pragma omp simd reduction(| : hit)
+    for (int64_t j = 0; j < kBlock; ++j) hit |= drn::segment_iou(ks[k + j], ke[k + j], s, e) > thr;
+    if (hit) return true;
   }
-
-  // Only kept segments starting in (s - reach, e) can overlap [s, e]; IoU > thr > 0 also needs
-  // the kept length below len / thr, so the reach is the smaller of that and the longest kept.
-  bool suppressed_window(T s, T e, T longest) const {
-    T reach = longest;
-    if (thr > 0.0) reach = std::min(reach, static_cast<T>((e - s) / thr * 1.0001));
-    auto it = std::lower_bound(ks.begin(), ks.end(), s - reach);
-    for (auto k = static_cast<size_t>(it - ks.begin()); k < ks.size() && ks[k] < e; ++k)
-      if (static_cast<double>(drn::segment_iou(ks[k], ke[k], s, e)) > thr) return true;
-    return false;
-  }
-
-  // Runs greedy NMS over one group's ids [first, last); writes the kept ids (best first) to out.
-  int64_t run(const GroupRuns& runs, int64_t first, int64_t last, int64_t* out) {
-    cand.clear();
-    for (int64_t pos = first; pos < last; ++pos) cand.push_back(runs.id(pos));
-    const T* sc = score;
-    std::sort(cand.begin(), cand.end(), [sc](int64_t a, int64_t b) { return sc[a] > sc[b] || (sc[a] == sc[b] && a < b); });
-    ks.clear();
-    ke.clear();
-    const bool small = static_cast<int64_t>(cand.size()) <= kSmallGroup;
-    T longest = T(0);
-    int64_t kept = 0;
-    for (const int64_t c : cand) {
-      if (limit >= 0 && kept >= limit) break;
-      const T s = seg[2 * c], e = seg[2 * c + 1];
-      if (small ? suppressed_small(s, e) : suppressed_window(s, e, longest)) continue;
-      out[kept++] = c;
-      if (small) {
-        ks.push_back(s);
-        ke.push_back(e);
-      } else {
-        const auto at = std::upper_bound(ks.begin(), ks.end(), s) - ks.begin();
-        ks.insert(ks.begin() + at, s);
-        ke.insert(ke.begin() + at, e);
-        longest = std::max(longest, e - s);
-      }
-    }
-    return kept;
-  }
-};
+  int hit = 0;
+  for (; k < hi; ++k) hit |= drn::segment_iou(ks[k], ke[k], s, e) > thr;
+  return hit != 0;
+}
 
 // Maps a float to an unsigned integer of the same order, so ids sort by one integer compare.
 inline uint32_t ordered_bits(float f) {
@@ -118,25 +91,116 @@ inline uint32_t ordered_bits(float f) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-// Sorts kept ids by score descending, ties by id ascending.
+// Ascending packed keys order ids by score descending, then by the low 32 bits ascending.
+inline uint64_t score_key(float score, uint64_t low) {
+  return (static_cast<uint64_t>(~ordered_bits(score)) << 32) | low;
+}
+
 template <typename T>
-void sort_by_score(std::vector<int64_t>& ids, const T* score) {
+void sort_by_score_compare(std::vector<int64_t>& ids, const T* score) {
   std::sort(ids.begin(), ids.end(),
             [score](int64_t a, int64_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); });
 }
 
-template <>
-void sort_by_score<float>(std::vector<int64_t>& ids, const float* score) {
-  if (ids.size() >= (size_t(1) << 32)) {
-    std::sort(ids.begin(), ids.end(),
-              [score](int64_t a, int64_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); });
-    return;
+template <typename T>
+struct Greedy {
+  const T* seg;
+  const T* score;
+  T thr;          // see threshold_in
+  double thr_d;   // the same threshold, for the window's length bound
+  int64_t limit;  // kept per group; -1 means no limit
+  std::vector<int64_t> cand;
+  std::vector<uint64_t> keys;
+  std::vector<T> ks, ke;  // kept segments: in kept order (small groups) or sorted by start (large)
+
+  // The group's ids, best first: score descending, ties by id ascending.
+  void order(const GroupRuns& runs, int64_t first, int64_t last) {
+    const int64_t n = last - first;
+    cand.resize(n);
+    if constexpr (std::is_same_v<T, float>) {
+      if (n <= (int64_t(1) << 32)) {  // positions grow with ids inside a run: they break ties like ids
+        keys.resize(n);
+        for (int64_t k = 0; k < n; ++k) keys[k] = score_key(score[runs.id(first + k)], static_cast<uint64_t>(k));
+        std::sort(keys.begin(), keys.end());
+        for (int64_t k = 0; k < n; ++k) cand[k] = runs.id(first + static_cast<int64_t>(keys[k] & 0xffffffffu));
+        return;
+      }
+    }
+    for (int64_t k = 0; k < n; ++k) cand[k] = runs.id(first + k);
+    sort_by_score_compare(cand, score);
   }
-  std::vector<uint64_t> keys(ids.size());
-  for (size_t k = 0; k < ids.size(); ++k)
-    keys[k] = (static_cast<uint64_t>(~ordered_bits(score[ids[k]])) << 32) | static_cast<uint64_t>(ids[k]);
-  std::sort(keys.begin(), keys.end());
-  for (size_t k = 0; k < ids.size(); ++k) ids[k] = static_cast<int64_t>(keys[k] & 0xffffffffu);
+
+  // Runs greedy NMS over one group's positions [first, last); writes the kept ids (best first) to out.
+  int64_t run(const GroupRuns& runs, int64_t first, int64_t last, int64_t* out) {
+    const int64_t n = last - first;
+    order(runs, first, last);
+    ks.clear();
+    ke.clear();
+    const int64_t cap = limit >= 0 ? std::min(limit, n) : n;
+    int64_t kept = 0;
+    if (n <= kSmallGroup) {
+      ks.resize(cap);
+      ke.resize(cap);
+      drn::cpu::with_best_isa([&]() __attribute__((always_inline)) {
+        for (int64_t c = 0; c < n && kept < cap; ++c) {
+          const int64_t id = cand[c];
+          const T s = seg[2 * id], e = seg[2 * id + 1];
+          if (any_above(ks.data(), ke.data(), 0, kept, s, e, thr)) continue;
+          ks[kept] = s;
+          ke[kept] = e;
+          out[kept++] = id;
+        }
+      });
+      return kept;
+    }
+    T longest = T(0);
+    drn::cpu::with_best_isa([&]() __attribute__((always_inline)) {
+      for (int64_t c = 0; c < n && kept < cap; ++c) {
+        const int64_t id = cand[c];
+        const T s = seg[2 * id], e = seg[2 * id + 1];
+        // Only kept segments starting in (s - reach, e) can overlap [s, e]; IoU > thr > 0 also needs
+        // the kept length below len / thr, so the reach is the smaller of that and the longest kept.
+        T reach = longest;
+        if (thr_d > 0.0) reach = std::min(reach, static_cast<T>((e - s) / thr_d * 1.0001));
+        const int64_t lo = std::lower_bound(ks.begin(), ks.end(), s - reach) - ks.begin();
+        const int64_t hi = std::lower_bound(ks.begin() + lo, ks.end(), e) - ks.begin();
+        if (any_above(ks.data(), ke.data(), lo, hi, s, e, thr)) continue;
+        out[kept++] = id;
+        const auto at = std::upper_bound(ks.begin() + lo, ks.end(), s) - ks.begin();
+        ks.insert(ks.begin() + at, s);
+        ke.insert(ke.begin() + at, e);
+        longest = std::max(longest, e - s);
+      }
+    });
+    return kept;
+  }
+};
+
+// Sorts distinct ids below 2^32 by score descending, ties by id ascending: an LSD radix sort of the
+// packed keys, 11 bits a pass, skipping the digits every key shares.
+void sort_by_score_radix(std::vector<int64_t>& ids, const float* score) {
+  const size_t n = ids.size();
+  if (n < 2) return;
+  std::vector<uint64_t> a(n), b(n);
+  for (size_t k = 0; k < n; ++k) a[k] = score_key(score[ids[k]], static_cast<uint64_t>(ids[k]));
+  constexpr int kBits = 11, kDigits = (64 + kBits - 1) / kBits;
+  constexpr uint64_t kMask = (uint64_t(1) << kBits) - 1;
+  std::vector<uint32_t> hist(size_t(kDigits) << kBits, 0);
+  for (const uint64_t key : a)
+    for (int d = 0; d < kDigits; ++d) ++hist[(size_t(d) << kBits) + ((key >> (d * kBits)) & kMask)];
+  for (int d = 0; d < kDigits; ++d) {
+    uint32_t* h = hist.data() + (size_t(d) << kBits);
+    if (h[(a[0] >> (d * kBits)) & kMask] == n) continue;  // every key has this digit
+    uint32_t sum = 0;
+    for (uint64_t v = 0; v <= kMask; ++v) {
+      const uint32_t c = h[v];
+      h[v] = sum;
+      sum += c;
+    }
+    for (const uint64_t key : a) b[h[(key >> (d * kBits)) & kMask]++] = key;
+    a.swap(b);
+  }
+  for (size_t k = 0; k < n; ++k) ids[k] = static_cast<int64_t>(a[k] & 0xffffffffu);
 }
 
 template <typename T>
@@ -151,16 +215,27 @@ at::Tensor nms_impl(const at::Tensor& segments, const at::Tensor& scores, const 
   const GroupRuns runs = find_runs(groups.data_ptr<int64_t>(), n);
   const int64_t num_runs = static_cast<int64_t>(runs.start.size()) - 1;
   std::vector<int64_t> slots(n), kept_count(num_runs);
-  at::parallel_for(0, num_runs, 64, [&](int64_t lo, int64_t hi) {
-    Greedy<T> greedy{seg, sc, thr, limit, {}, {}, {}};
+  // About 2,000 candidates per task: small enough to balance two threads, big enough to amortise.
+  const int64_t grain = std::max<int64_t>(1, 2048 * num_runs / std::max<int64_t>(n, 1));
+  at::parallel_for(0, num_runs, grain, [&](int64_t lo, int64_t hi) {
+    Greedy<T> greedy{seg, sc, threshold_in<T>(thr), thr, limit, {}, {}, {}, {}};
     for (int64_t r = lo; r < hi; ++r)
       kept_count[r] = greedy.run(runs, runs.start[r], runs.start[r + 1], slots.data() + runs.start[r]);
   });
   std::vector<int64_t> keep;
-  keep.reserve(n);
+  keep.reserve(std::accumulate(kept_count.begin(), kept_count.end(), int64_t(0)));
   for (int64_t r = 0; r < num_runs; ++r)
     keep.insert(keep.end(), slots.begin() + runs.start[r], slots.begin() + runs.start[r] + kept_count[r]);
-  if (num_runs > 1) sort_by_score(keep, sc);
+  if (num_runs > 1) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (n < (int64_t(1) << 32))
+        sort_by_score_radix(keep, sc);
+      else
+        sort_by_score_compare(keep, sc);
+    } else {
+      sort_by_score_compare(keep, sc);
+    }
+  }
   auto out = at::empty({static_cast<int64_t>(keep.size())}, groups.options());
   std::copy(keep.begin(), keep.end(), out.data_ptr<int64_t>());
   return out;

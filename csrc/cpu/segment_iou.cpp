@@ -1,12 +1,30 @@
-// segment_iou on the CPU: rows of the output in parallel.
+// segment_iou on the CPU: rows of the output in parallel, each row one vectorised loop.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include "../checks.h"
 #include "../temporal.h"
+#include "simd.h"
 
 namespace {
+
+template <typename T>
+DRN_INLINE void iou_aligned(const T* a, const T* b, int64_t lo, int64_t hi, T* out) {
+#pragma omp simd
+  for (int64_t i = lo; i < hi; ++i) out[i] = drn::segment_iou(a[2 * i], a[2 * i + 1], b[2 * i], b[2 * i + 1]);
+}
+
+// Rows [lo, hi) of the [n, m] matrix.
+template <typename T>
+DRN_INLINE void iou_rows(const T* a, const T* b, int64_t m, int64_t lo, int64_t hi, T* out) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const T s = a[2 * i], e = a[2 * i + 1];
+    T* row = out + i * m;
+#pragma omp simd
+    for (int64_t j = 0; j < m; ++j) row[j] = drn::segment_iou(s, e, b[2 * j], b[2 * j + 1]);
+  }
+}
 
 at::Tensor segment_iou_cpu(const at::Tensor& a_in, const at::Tensor& b_in, bool aligned) {
   drn::check_segments(a_in, "segment_iou", "a");
@@ -25,19 +43,14 @@ at::Tensor segment_iou_cpu(const at::Tensor& a_in, const at::Tensor& b_in, bool 
     drn::check_ordered_cpu(pa, n, "segment_iou", "a");
     drn::check_ordered_cpu(pb, m, "segment_iou", "b");
     if (aligned) {
-      at::parallel_for(0, n, 4096, [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i)
-          po[i] = drn::segment_iou(pa[2 * i], pa[2 * i + 1], pb[2 * i], pb[2 * i + 1]);
+      at::parallel_for(0, n, 16384, [&](int64_t lo, int64_t hi) {
+        drn::cpu::with_best_isa([&]() __attribute__((always_inline)) { iou_aligned(pa, pb, lo, hi, po); });
       });
       return;
     }
-    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(m, 1));
+    const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(m, 1));
     at::parallel_for(0, n, grain, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        const scalar_t s = pa[2 * i], e = pa[2 * i + 1];
-        scalar_t* row = po + i * m;
-        for (int64_t j = 0; j < m; ++j) row[j] = drn::segment_iou(s, e, pb[2 * j], pb[2 * j + 1]);
-      }
+      drn::cpu::with_best_isa([&]() __attribute__((always_inline)) { iou_rows(pa, pb, m, lo, hi, po); });
     });
   });
   return out;
