@@ -26,28 +26,33 @@ def segments(t: torch.Tensor, op: str, name: str) -> None:
 
 
 def same_device(op: str, **tensors: torch.Tensor) -> None:
-    items = [(n, t) for n, t in tensors.items() if t is not None]
-    first_name, first = items[0]
-    for name, t in items[1:]:
-        if t.device != first.device:
+    first_name, first = None, None
+    for name, t in tensors.items():
+        if t is None:
+            continue
+        if first is None:
+            first_name, first = name, t
+        elif t.device != first.device:
             raise ValueError(
                 f"{op}: {first_name} and {name} must be on the same device, got {first.device} and {t.device}"
             )
 
 
+def as_dtype(t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """t in dtype; t itself when it already is (Tensor.to costs a dispatch even then)."""
+    return t if t is None or t.dtype == dtype else t.to(dtype)
+
+
 def compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
     """The dtype the kernels compute in: the promoted input dtype, fp16/bf16 raised to fp32."""
-    dtype = tensors[0].dtype
-    for t in tensors[1:]:
-        if t is not None:
-            dtype = torch.promote_types(dtype, t.dtype)
+    dtype = result_dtype(*tensors)
     return torch.float32 if dtype in _LOW_PRECISION else dtype
 
 
 def result_dtype(*tensors: torch.Tensor) -> torch.dtype:
     dtype = tensors[0].dtype
     for t in tensors[1:]:
-        if t is not None:
+        if t is not None and t.dtype != dtype:  # promote_types only when they differ: it is a dispatch
             dtype = torch.promote_types(dtype, t.dtype)
     return dtype
 

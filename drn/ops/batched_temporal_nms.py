@@ -48,7 +48,8 @@ def batched_temporal_nms(
     if max_per_group < -1:
         raise ValueError(f"{_OP}: max_per_group must be -1 (no limit) or >= 0, got {max_per_group}")
     dtype = _checks.compute_dtype(segments, scores)
-    args = (segments.to(dtype), scores.to(dtype), groups.long(), iou_threshold, int(max_per_group))
+    args = (_checks.as_dtype(segments, dtype), _checks.as_dtype(scores, dtype), _checks.as_dtype(groups, torch.long),
+            iou_threshold, int(max_per_group))
     if _extension.compiled(segments.device):
         return torch.ops.drn.batched_temporal_nms(*args)
     return batched_temporal_nms_reference(*args)

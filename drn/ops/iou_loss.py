@@ -51,12 +51,12 @@ def iou_loss(
         raise ValueError(f"{_OP}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     _checks.same_device(_OP, pred=pred, target=target, weight=weight)
     dtype = _checks.compute_dtype(pred, target, weight)
-    args = (pred.to(dtype), target.to(dtype), None if weight is None else weight.to(dtype))
+    args = (_checks.as_dtype(pred, dtype), _checks.as_dtype(target, dtype), _checks.as_dtype(weight, dtype))
     if _extension.compiled(pred.device):
         out = torch.ops.drn.iou_loss(*args, loss_type, reduction, float(eps))
     else:
         out = iou_loss_reference(*args, loss_type=loss_type, reduction=reduction, eps=eps)
-    return out.to(_checks.result_dtype(pred, target, weight))
+    return _checks.as_dtype(out, _checks.result_dtype(pred, target, weight))
 
 
 def iou_loss_reference(pred, target, weight=None, loss_type="iou", reduction="mean", eps=1e-6):

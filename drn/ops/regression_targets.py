@@ -46,15 +46,15 @@ def regression_targets(
         _checks.integer(num_segments, _OP, "num_segments")
         if num_segments.shape != (B,):
             raise ValueError(f"{_OP}: num_segments must have shape [B] = [{B}], got {list(num_segments.shape)}")
-        num_segments = num_segments.long()
+        num_segments = _checks.as_dtype(num_segments, torch.long)
     _checks.same_device(_OP, segments=segments, points=points, ranges=ranges, num_segments=num_segments)
     dtype = _checks.compute_dtype(points, segments)
-    args = (points.to(dtype), segs.to(dtype), None if ranges is None else ranges.to(dtype), num_segments)
+    args = (_checks.as_dtype(points, dtype), _checks.as_dtype(segs, dtype), _checks.as_dtype(ranges, dtype), num_segments)
     if _extension.compiled(segments.device):
         targets, positive, assigned = torch.ops.drn.regression_targets(*args)
     else:
         targets, positive, assigned = regression_targets_reference(*args)
-    return targets.to(_checks.result_dtype(points, segments)), positive, assigned
+    return _checks.as_dtype(targets, _checks.result_dtype(points, segments)), positive, assigned
 
 
 def regression_targets_reference(points, segments, ranges=None, num_segments=None):

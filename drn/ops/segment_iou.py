@@ -23,12 +23,12 @@ def segment_iou(a: torch.Tensor, b: torch.Tensor, aligned: bool = False) -> torc
     if aligned and a.shape[0] != b.shape[0]:
         raise ValueError(f"{_OP}: aligned=True needs as many segments in a as in b, got {a.shape[0]} and {b.shape[0]}")
     dtype = _checks.compute_dtype(a, b)
-    a_, b_ = a.to(dtype), b.to(dtype)
+    a_, b_ = _checks.as_dtype(a, dtype), _checks.as_dtype(b, dtype)
     if _extension.compiled(a.device):
         out = torch.ops.drn.segment_iou(a_, b_, aligned)
     else:
         out = segment_iou_reference(a_, b_, aligned)
-    return out.to(_checks.result_dtype(a, b))
+    return _checks.as_dtype(out, _checks.result_dtype(a, b))
 
 
 def segment_iou_reference(a: torch.Tensor, b: torch.Tensor, aligned: bool = False) -> torch.Tensor:
