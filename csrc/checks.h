@@ -67,6 +67,16 @@ inline void check_ordered_cpu(const T* p, int64_t n, const char* op, const char*
   }
 }
 
+// segment_iou's a [N, 2] and b [M, 2]; with aligned, N == M.
+inline void check_segment_iou_args(const at::Tensor& a, const at::Tensor& b, bool aligned) {
+  check_segments(a, "segment_iou", "a");
+  check_segments(b, "segment_iou", "b");
+  check_same(a, b, "segment_iou", "a", "b");
+  TORCH_CHECK_VALUE(!aligned || a.size(0) == b.size(0),
+                    "segment_iou: aligned=True needs as many segments in a as in b, got ", a.size(0), " and ",
+                    b.size(0));
+}
+
 // Parsed once per call; the kernels take the enum value.
 inline int parse_loss_type(const std::string& s) {
   if (s == "iou") return 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../checks.h"
+#include "../iou_loss_args.h"
 #include "../temporal.h"
 #include "simd.h"
 
@@ -75,15 +76,13 @@ void with_constants(int type, bool weighted, const F& f) {
 at::Tensor iou_loss_cpu(const at::Tensor& pred_in, const at::Tensor& target_in,
                         const c10::optional<at::Tensor>& weight_in, c10::string_view loss_type,
                         c10::string_view reduction, double eps) {
-  drn::check_iou_loss_args(pred_in, target_in, weight_in);
-  const int type = drn::parse_loss_type(std::string(loss_type));
-  const int red = drn::parse_reduction(std::string(reduction));
-  const auto pred = pred_in.contiguous();
-  const auto target = target_in.contiguous();
-  const auto weight = weight_in.has_value() ? weight_in->contiguous() : at::Tensor();
-  const int64_t n = pred.numel() / 2;
-  const auto lead = pred.sizes().slice(0, pred.dim() - 1);
-  at::Tensor out = red == drn::kNone ? at::empty(lead, pred.options()) : at::empty({}, pred.options());
+  const drn::IouLossArgs args(pred_in, target_in, weight_in, loss_type, reduction);
+  const auto& pred = args.pred;
+  const auto& target = args.target;
+  const auto& weight = args.weight;
+  const int type = args.type, red = args.reduction;
+  const int64_t n = args.pairs;
+  at::Tensor out = red == drn::kNone ? at::empty(args.lead, pred.options()) : at::empty({}, pred.options());
   AT_DISPATCH_FLOATING_TYPES(pred.scalar_type(), "iou_loss_cpu", [&] {
     using T = scalar_t;
     const T* p = pred.data_ptr<T>();
@@ -130,18 +129,13 @@ std::tuple<at::Tensor, at::Tensor> iou_loss_backward_cpu(const at::Tensor& grad_
                                                         const c10::optional<at::Tensor>& weight_in,
                                                         c10::string_view loss_type, c10::string_view reduction,
                                                         double eps) {
-  drn::check_iou_loss_args(pred_in, target_in, weight_in);
-  const int type = drn::parse_loss_type(std::string(loss_type));
-  const int red = drn::parse_reduction(std::string(reduction));
-  const auto pred = pred_in.contiguous();
-  const auto target = target_in.contiguous();
-  const auto weight = weight_in.has_value() ? weight_in->contiguous() : at::Tensor();
-  const int64_t n = pred.numel() / 2;
-  const auto lead = pred.sizes().slice(0, pred.dim() - 1);
-  TORCH_CHECK_VALUE(red == drn::kNone ? grad_in.sizes() == lead : grad_in.numel() == 1,
-                    "iou_loss_backward: grad must have shape ", red == drn::kNone ? lead : at::IntArrayRef{},
-                    ", got ", drn::shape_str(grad_in));
-  const auto grad = grad_in.to(pred.scalar_type()).contiguous();
+  const drn::IouLossArgs args(pred_in, target_in, weight_in, loss_type, reduction);
+  const auto& pred = args.pred;
+  const auto& target = args.target;
+  const auto& weight = args.weight;
+  const int type = args.type, red = args.reduction;
+  const int64_t n = args.pairs;
+  const auto grad = args.grad(grad_in);
   auto grad_pred = at::empty_like(pred);
   auto grad_target = at::empty_like(target);
   AT_DISPATCH_FLOATING_TYPES(pred.scalar_type(), "iou_loss_backward_cpu", [&] {

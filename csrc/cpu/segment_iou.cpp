@@ -27,12 +27,8 @@ DRN_INLINE void iou_rows(const T* a, const T* b, int64_t m, int64_t lo, int64_t 
 }
 
 at::Tensor segment_iou_cpu(const at::Tensor& a_in, const at::Tensor& b_in, bool aligned) {
-  drn::check_segments(a_in, "segment_iou", "a");
-  drn::check_segments(b_in, "segment_iou", "b");
-  drn::check_same(a_in, b_in, "segment_iou", "a", "b");
+  drn::check_segment_iou_args(a_in, b_in, aligned);
   const int64_t n = a_in.size(0), m = b_in.size(0);
-  TORCH_CHECK_VALUE(!aligned || n == m, "segment_iou: aligned=True needs as many segments in a as in b, got ",
-                    n, " and ", m);
   const auto a = a_in.contiguous();
   const auto b = b_in.contiguous();
   auto out = aligned ? at::empty({n}, a.options()) : at::empty({n, m}, a.options());

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "../checks.h"
+#include "../iou_loss_args.h"
 #include "../temporal.h"
 
 namespace {
@@ -119,15 +120,14 @@ __global__ void iou_loss_backward_kernel(const T* __restrict__ grad, const T* __
 at::Tensor iou_loss_cuda(const at::Tensor& pred_in, const at::Tensor& target_in,
                          const c10::optional<at::Tensor>& weight_in, c10::string_view loss_type,
                          c10::string_view reduction, double eps) {
-  drn::check_iou_loss_args(pred_in, target_in, weight_in);
-  const int type = drn::parse_loss_type(std::string(loss_type));
-  const int red = drn::parse_reduction(std::string(reduction));
+  const drn::IouLossArgs args(pred_in, target_in, weight_in, loss_type, reduction);
   const c10::cuda::CUDAGuard guard(pred_in.device());
-  const auto pred = pred_in.contiguous();
-  const auto target = target_in.contiguous();
-  const auto weight = weight_in.has_value() ? weight_in->contiguous() : at::Tensor();
-  const int64_t n = pred.numel() / 2;
-  const auto lead = pred.sizes().slice(0, pred.dim() - 1);
+  const auto& pred = args.pred;
+  const auto& target = args.target;
+  const auto& weight = args.weight;
+  const int type = args.type, red = args.reduction;
+  const int64_t n = args.pairs;
+  const auto lead = args.lead;
   if (red == drn::kNone) {
     auto out = at::empty(lead, pred.options());
     if (n == 0) return out;
@@ -166,20 +166,14 @@ std::tuple<at::Tensor, at::Tensor> iou_loss_backward_cuda(const at::Tensor& grad
                                                          const c10::optional<at::Tensor>& weight_in,
                                                          c10::string_view loss_type, c10::string_view reduction,
                                                          double eps) {
-  drn::check_iou_loss_args(pred_in, target_in, weight_in);
-  const int type = drn::parse_loss_type(std::string(loss_type));
-  const int red = drn::parse_reduction(std::string(reduction));
-  const auto lead = pred_in.sizes().slice(0, pred_in.dim() - 1);
-  TORCH_CHECK_VALUE(red == drn::kNone ? grad_in.sizes() == lead : grad_in.numel() == 1,
-                    "iou_loss_backward: grad must have shape ", red == drn::kNone ? lead : at::IntArrayRef{},
-                    ", got ", drn::shape_str(grad_in));
-  drn::check_device(pred_in, grad_in, "iou_loss_backward", "pred", "grad");
+  const drn::IouLossArgs args(pred_in, target_in, weight_in, loss_type, reduction);
   const c10::cuda::CUDAGuard guard(pred_in.device());
-  const auto pred = pred_in.contiguous();
-  const auto target = target_in.contiguous();
-  const auto weight = weight_in.has_value() ? weight_in->contiguous() : at::Tensor();
-  const auto grad = grad_in.to(pred.scalar_type()).contiguous();
-  const int64_t n = pred.numel() / 2;
+  const auto& pred = args.pred;
+  const auto& target = args.target;
+  const auto& weight = args.weight;
+  const int type = args.type, red = args.reduction;
+  const int64_t n = args.pairs;
+  const auto grad = args.grad(grad_in);
   auto grad_pred = at::empty_like(pred);
   auto grad_target = at::empty_like(target);
   if (n == 0) return {grad_pred, grad_target};

@@ -42,12 +42,8 @@ int64_t blocks_for(int64_t n, int64_t per_block) {
 }
 
 at::Tensor segment_iou_cuda(const at::Tensor& a_in, const at::Tensor& b_in, bool aligned) {
-  drn::check_segments(a_in, "segment_iou", "a");
-  drn::check_segments(b_in, "segment_iou", "b");
-  drn::check_same(a_in, b_in, "segment_iou", "a", "b");
+  drn::check_segment_iou_args(a_in, b_in, aligned);
   const int64_t n = a_in.size(0), m = b_in.size(0);
-  TORCH_CHECK_VALUE(!aligned || n == m, "segment_iou: aligned=True needs as many segments in a as in b, got ",
-                    n, " and ", m);
   const c10::cuda::CUDAGuard guard(a_in.device());
   const auto a = a_in.contiguous();
   const auto b = b_in.contiguous();
