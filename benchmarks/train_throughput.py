@@ -3,7 +3,7 @@
 Usage: python benchmarks/train_throughput.py [--videos 80] [--threads N] [--device cpu] [--out DIR]
 (with drn installed; from an uninstalled checkout prefix PYTHONPATH=.)
 
-Runs `drn.train.train` (the real loop: data loading, forward, losses, backward, clipping, Adam)
+Runs `drn.engine.train.train` (the real loop: data loading, forward, losses, backward, clipping, Adam)
 for two epochs of stage 1 (the first includes the warm-up) and one of stages 2 and 3, batch 32, on a synthetic dataset with 4096-d features, and prints the
 queries per second of each stage's training epoch (evaluation time excluded), from log.csv.
 """
@@ -20,7 +20,7 @@ import torch
 
 from drn.config import load_config
 from drn.data import make_synthetic_dataset
-from drn.train import train
+from drn.engine.train import train
 
 
 def main() -> None:

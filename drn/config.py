@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from drn.model.config import DRNConfig
+from drn.errors import UserError
 
 # DRNConfig fields that the experiment sets from other sections.
 _DERIVED_MODEL_FIELDS = ("num_clips", "vocab_size", "padding_idx", "nms_threshold", "max_detections")
@@ -93,7 +94,7 @@ def parse_yaml(text: str):
     return yaml.load(text, Loader=_Loader)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration a run cannot start with; the message says which key and why."""
 
 

@@ -23,7 +23,7 @@ from drn.data import make_synthetic_dataset, open_features, read_charades_sta
 from drn.inference import Grounder
 from drn.metrics import grounding_metrics
 from drn.plot import plot_grounding
-from drn.train import TrainError, train
+from drn.engine.train import TrainError, train
 
 logger = logging.getLogger(__name__)
 

@@ -15,17 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drn.checkpoint import check_compatible, load_checkpoint, load_model_state
+from drn.engine.checkpoint import check_compatible, load_checkpoint, load_model_state
 from drn.config import ConfigError, apply_override, validate
 from drn.data import PAD_ID, Vocabulary, open_features, resample_to_clips
-from drn.evaluate import autocast, inference_config, rounded_windows
-from drn.experiment import build_model, resolve_device
+from drn.engine.evaluate import autocast, inference_config, rounded_windows
+from drn.engine.experiment import build_model, resolve_device
 from drn.model import DRN, postprocess
+from drn.errors import UserError
 
 logger = logging.getLogger(__name__)
 
 
-class QueryError(ValueError):
+class QueryError(UserError, ValueError):
     """A query the model cannot read (no word of it is in the vocabulary)."""
 
 

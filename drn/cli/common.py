@@ -6,6 +6,8 @@ import functools
 import logging
 import sys
 
+from drn.errors import UserError
+
 logger = logging.getLogger("drn")
 
 # Exit status of a run stopped by a user error (bad config, data, checkpoint); argparse uses 2 too.
@@ -17,17 +19,6 @@ def add_overrides(parser) -> None:
                         help="override a config value, e.g. --set train.batch_size=16 (repeatable; values are YAML)")
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from drn.checkpoint import CheckpointError
-    from drn.config import ConfigError
-    from drn.data import AnnotationFormatError, FeatureDimError
-    from drn.experiment import DataError
-    from drn.train import TrainError
-
-    return (ConfigError, CheckpointError, DataError, TrainError, AnnotationFormatError, FeatureDimError,
-            FileNotFoundError)
-
-
 def report_errors(run):
     """Wrap a subcommand's run(args): a user error prints `drn <command>: error: ...` and returns 2."""
 
@@ -35,7 +26,7 @@ def report_errors(run):
     def wrapper(args) -> int:
         try:
             return run(args)
-        except _user_errors() as exc:
+        except (UserError, FileNotFoundError) as exc:
             if getattr(args, "verbose", False):
                 logger.exception("%s failed", args.command)
             print(f"drn {args.command}: error: {exc}", file=sys.stderr)

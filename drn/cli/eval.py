@@ -23,10 +23,10 @@ def add_parser(sub):
 def run(args) -> int:
     from pathlib import Path
 
-    from drn.evaluate import evaluate
-    from drn.experiment import build_split, open_feature_source
+    from drn.engine.evaluate import evaluate
+    from drn.engine.experiment import build_split, open_feature_source
     from drn.inference import load_trained_model
-    from drn.io import write_json, write_jsonl
+    from drn.engine.io import write_json, write_jsonl
 
     model, vocab, cfg, payload = load_trained_model(args.checkpoint, args.overrides)
     dataset = build_split(cfg, args.split, vocab, open_feature_source(cfg))

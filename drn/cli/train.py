@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from drn import distributed as dist
+from drn.engine import distributed as dist
 from drn.cli.common import add_overrides, report_errors
 
 
@@ -27,7 +27,7 @@ def add_parser(sub):
 @report_errors
 def run(args) -> int:
     from drn.config import load_config
-    from drn.train import train
+    from drn.engine.train import train
 
     cfg = load_config(args.config, args.overrides)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all

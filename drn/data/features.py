@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from drn.errors import UserError
+
 POOLINGS = ("mean", "max")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
 
-class FeatureDimError(ValueError):
+class FeatureDimError(UserError, ValueError):
     """A feature file's dimension D differs from the expected one."""
 
 

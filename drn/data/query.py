@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drn.errors import UserError
+
 # Ends within this many seconds past the duration are float noise, not annotation errors.
 DURATION_TOLERANCE = 1e-6
 
@@ -43,7 +45,7 @@ QUIRK_DESCRIPTIONS = {
 MAX_EXAMPLES = 5
 
 
-class AnnotationFormatError(ValueError):
+class AnnotationFormatError(UserError, ValueError):
     """An annotation file does not follow its format; the message names the file and place."""
 
 

@@ -1,4 +1,4 @@
-"""Input makers and comparisons shared by the ops tests (imported by name; tests/ops is on sys.path)."""
+"""Input makers and comparisons shared by the ops tests (imported as tests.ops.ops_testing)."""
 
 from __future__ import annotations
 

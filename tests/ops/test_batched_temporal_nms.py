@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ops_testing import (
+from .ops_testing import (
     FLOATS,
     LAYOUTS,
     LOW_PRECISION,

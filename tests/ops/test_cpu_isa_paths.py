@@ -20,6 +20,6 @@ SUITES = ["test_segment_iou.py", "test_regression_targets.py", "test_iou_loss.py
 def test_kernels_match_the_references_on_every_isa_path(isa):
     env = dict(os.environ, DRN_CPU_ISA=isa, DRN_REQUIRE_EXT="1")
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *[str(HERE / s) for s in SUITES]]
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=HERE.parents[1])
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=HERE.parents[2])
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and " failed" not in run.stdout

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, SEEDS, layout, random_distances, random_segments
+from .ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, SEEDS, layout, random_distances, random_segments
 
 import drn.ops
 from drn.ops import batched_temporal_nms, iou_loss, regression_targets, segment_iou, temporal_nms

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ops_testing import requires_ext
+from .ops_testing import requires_ext
 
 from drn.ops import (
     batched_temporal_nms,

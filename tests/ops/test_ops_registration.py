@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from ops_testing import HAS_EXT, random_distances, random_segments, requires_ext
+from .ops_testing import HAS_EXT, random_distances, random_segments, requires_ext
 
 import drn.ops
 from drn.ops import (

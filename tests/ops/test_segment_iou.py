@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, SEEDS, layout, random_segments, requires_ext
+from .ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, SEEDS, layout, random_segments, requires_ext
 
 from drn.ops import segment_iou, segment_iou_reference
 

@@ -8,10 +8,10 @@ import torch
 
 from drn.config import load_config
 from drn.data import build_dataset, make_synthetic_dataset
-from drn.evaluate import evaluate, metrics_from_rows
-from drn.experiment import build_model
+from drn.engine.evaluate import evaluate, metrics_from_rows
+from drn.engine.experiment import build_model
 from drn.plot import plot_grounding
-from drn.train import schedule
+from drn.engine.train import schedule
 
 TINY = ["model.feature_dim=8", "model.embedding_dim=4", "model.lstm_hidden=4", "model.attention_dim=4",
         "model.position_dim=4", "model.level_channels=[4, 8, 8]", "model.fpn_channels=8"]

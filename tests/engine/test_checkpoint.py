@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from drn import checkpoint as ckpt
-from drn.checkpoint import CheckpointError, check_compatible, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from drn.engine import checkpoint as ckpt
+from drn.engine.checkpoint import CheckpointError, check_compatible, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from drn.config import load_config
-from drn.io import atomic_write_text
+from drn.engine.io import atomic_write_text
 
 
 def test_save_then_load_round_trips_plain_payloads(tmp_path):

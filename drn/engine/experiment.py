@@ -17,13 +17,14 @@ import torch
 from drn.config import ConfigError, model_config
 from drn.data import FeatureSource, GroundingDataset, Vocabulary, build_dataset, load_word_vectors, open_features
 from drn.model import DRN
+from drn.errors import UserError
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A dataset split a run cannot use (no usable query, unreadable files)."""
 
 

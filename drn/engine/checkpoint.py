@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drn.io import atomic_write
+from drn.engine.io import atomic_write
+from drn.errors import UserError
 
 CHECKPOINT_FORMAT = "drn-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -39,7 +40,7 @@ ARCHITECTURE_KEYS = ("data.num_clips", "model.feature_dim", "model.embedding_dim
                      "model.attention_dim", "model.position_dim", "model.level_channels", "model.fpn_channels")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be read, or does not fit the config it is used with."""
 
 

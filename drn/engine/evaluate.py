@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from drn.data import GroundingDataset, collate
-from drn.distributed import all_gather_objects, get_rank, get_world_size
+from drn.engine.distributed import all_gather_objects, get_rank, get_world_size
 from drn.metrics import grounding_metrics
 from drn.model import DRN, DRNConfig, postprocess
 

@@ -38,15 +38,16 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from drn import distributed as dist
-from drn.checkpoint import (check_compatible, load_checkpoint, load_model_state, rng_state, save_checkpoint,
+from drn.engine import distributed as dist
+from drn.engine.checkpoint import (check_compatible, load_checkpoint, load_model_state, rng_state, save_checkpoint,
                             set_rng_state)
 from drn.config import dump
 from drn.data import Vocabulary, collate
-from drn.evaluate import autocast, evaluate
-from drn.experiment import build_model, build_split, open_feature_source, resolve_device, seed_everything
-from drn.io import atomic_write_text, write_json, write_jsonl
+from drn.engine.evaluate import autocast, evaluate
+from drn.engine.experiment import build_model, build_split, open_feature_source, resolve_device, seed_everything
+from drn.engine.io import atomic_write_text, write_json, write_jsonl
 from drn.model import DRN, drn_losses
+from drn.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ LOG_COLUMNS = ("epochs_done", "stage", "epoch", "global_step", "lr", *(f"loss_{n
                "train_queries_per_s", "train_seconds", "eval_split", *METRIC_NAMES, "best")
 
 
-class TrainError(RuntimeError):
+class TrainError(UserError, RuntimeError):
     """A run that cannot start or go on (an existing run in the output folder, a diverged loss)."""
 
 

@@ -10,9 +10,9 @@ import math
 import pytest
 
 from drn.data import read_charades_sta
-from drn.io import read_jsonl
+from drn.engine.io import read_jsonl
 from drn.metrics import grounding_metrics
-from drn.train import STOP_ENV, STOP_EXIT_CODE
+from drn.engine.train import STOP_ENV, STOP_EXIT_CODE
 
 from .conftest import BATCH, EPOCHS, cli_env, run_cli
 

@@ -6,7 +6,7 @@ import json
 import socket
 
 from drn.data import read_charades_sta
-from drn.io import read_jsonl
+from drn.engine.io import read_jsonl
 from drn.metrics import grounding_metrics
 
 from .conftest import run_cli
