@@ -183,34 +183,36 @@ def _clip_scores(predictions: Sequence[dict], counts: np.ndarray, width: int) ->
     return np.where(columns < counts[:, None], out, -np.inf), top
 
 
-def _ranking_ap(labels: np.ndarray, scores: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """[R] AP of binary `labels` [R, C] ranked by `scores` [R, C] (the first counts[r] entries count;
-    the rest are -inf). Tied scores form one threshold; precision is interpolated (max at lower
-    thresholds) and averaged over the thresholds that add a positive; 0 with no positive, 1 with no
-    negative."""
-    order = np.argsort(-scores, axis=1, kind="stable")
-    s = np.take_along_axis(scores, order, axis=1)
-    y = np.take_along_axis(labels, order, axis=1)
-    tp = np.cumsum(y, axis=1)
-    seen = np.arange(1, s.shape[1] + 1)[None, :]
-    inside = seen <= counts[:, None]
-    group_end = np.ones_like(inside)
-    group_end[:, :-1] = s[:, :-1] != s[:, 1:]
-    group_end &= inside
-    group_end[np.arange(len(s)), np.maximum(counts - 1, 0)] = True  # a row's last real entry closes its group
-    precision = np.where(group_end, tp / seen, -np.inf)
-    interpolated = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
-    prev_tp = np.zeros_like(tp)
-    ends = np.where(group_end, tp, np.nan)
-    # tp at the previous group's end: forward-fill group ends, shifted by one position
-    filled = np.fmax.accumulate(np.where(np.isnan(ends), -1.0, ends), axis=1)
-    prev_tp[:, 1:] = np.maximum(filled[:, :-1], 0)
-    adds_positive = group_end & (tp > prev_tp) & inside
-    total = adds_positive.sum(axis=1)
-    ap = np.where(adds_positive, interpolated, 0.0).sum(axis=1) / np.maximum(total, 1)
-    positives = np.where(inside, labels, 0).sum(axis=1)
-    ap = np.where(positives == counts, 1.0, ap)
-    return np.where(positives == 0, 0.0, ap)
+class _ClipRanking:
+    """Each query's clips ranked by predicted score (stable), built once for every threshold and
+    annotator: `scores` [Q, C] (the first counts[q] count; the rest are -inf)."""
+
+    def __init__(self, scores: np.ndarray, counts: np.ndarray):
+        self.order = np.argsort(-scores, axis=1, kind="stable")
+        ranked = np.take_along_axis(scores, self.order, axis=1)
+        self.seen = np.arange(1, scores.shape[1] + 1)[None, :, None]
+        self.inside = (self.seen[..., 0] <= counts[:, None])[..., None]
+        group_end = np.ones(scores.shape, dtype=bool)
+        group_end[:, :-1] = ranked[:, :-1] != ranked[:, 1:]
+        group_end[np.arange(len(scores)), np.maximum(counts - 1, 0)] = True  # the last real clip closes its group
+        self.group_end = group_end[..., None] & self.inside
+        self.counts = counts[:, None]
+
+    def average_precision(self, labels: np.ndarray) -> np.ndarray:
+        """[Q, A] AP of binary `labels` [Q, C, A] under the ranking: tied scores form one threshold;
+        precision is interpolated (the best at this or a lower threshold) and averaged over the
+        thresholds that add a positive; 0 with no positive, 1 with no negative."""
+        tp = np.cumsum(np.take_along_axis(labels, self.order[..., None], axis=1), axis=1)
+        precision = np.where(self.group_end, tp / self.seen, -np.inf)
+        interpolated = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+        # tp at the previous group's end (tp never decreases, so a running max of the ends, shifted)
+        ends = np.maximum.accumulate(np.where(self.group_end, tp, 0.0), axis=1)
+        previous = np.zeros_like(tp)
+        previous[:, 1:] = ends[:, :-1]
+        adds_positive = self.group_end & (tp > previous)
+        ap = np.where(adds_positive, interpolated, 0.0).sum(axis=1) / np.maximum(adds_positive.sum(axis=1), 1)
+        positives = np.where(self.inside, labels, 0.0).sum(axis=1)
+        return np.where(positives == 0, 0.0, np.where(positives == self.counts, 1.0, ap))
 
 
 def _highlight(predictions: Sequence[dict], ground_truth: Sequence[dict]) -> dict:
@@ -218,14 +220,13 @@ def _highlight(predictions: Sequence[dict], ground_truth: Sequence[dict]) -> dic
     annotator_scores, counts = clip_labels(ground_truth)
     width = annotator_scores.shape[1]
     scores, top_clip = _clip_scores(predictions, counts, width)
+    ranking = _ClipRanking(scores, counts)
+    top_inside = top_clip < counts
+    top_scores = annotator_scores[np.arange(len(counts)), np.minimum(top_clip, width - 1)]   # [Q, 3]
     out = OrderedDict()
     for name, min_score in HL_MIN_SCORES.items():
-        labels = (annotator_scores >= min_score).astype(np.float64)                     # [Q, C, 3]
-        inside = top_clip < counts
-        rows = np.arange(len(labels))
-        hit = np.where(inside, labels[rows, np.minimum(top_clip, width - 1)].max(axis=1), 0.0)
-        per_annotator = labels.transpose(0, 2, 1).reshape(-1, width)                      # [Q*3, C]
-        ap = _ranking_ap(per_annotator, np.repeat(scores, HL_ANNOTATORS, axis=0), np.repeat(counts, HL_ANNOTATORS))
+        ap = ranking.average_precision((annotator_scores >= min_score).astype(np.float64))   # [Q, 3]
+        hit = top_inside & (top_scores >= min_score).any(axis=1)
         out[f"HL-min-{name}"] = {"HL-mAP": percent(float(ap.mean())), "HL-Hit1": percent(float(hit.mean()))}
     return out
 
