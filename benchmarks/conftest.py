@@ -35,6 +35,7 @@ TARGETS = [
     ("iou_loss fwd+bwd", "1M", "composite", "ratio", 4.0, "loss fwd+bwd, 1M pairs: >= 4x the composite"),
     ("iou_loss fwd+bwd", "1M", "copy", "copy", 2.0, "loss fwd+bwd, 1M pairs: within 2x of copying its bytes"),
     ("regression_targets", "4096x56", "composite", "ratio", 2.0, "targets, 4,096 x 56: >= 2x the composite"),
+    ("qvhighlights_score", "val", None, "us", 1e6, "QVHighlights scoring, 1,550 queries x 10: < 1 s"),
 ] + [
     (op, "1x56", None, "us", 20.0, f"{op}, 1 query x 56: < 20 us per call")
     for op in ("batched_temporal_nms", "temporal_nms", "segment_iou", "regression_targets", "iou_loss",
