@@ -28,7 +28,7 @@ def nms_thresholds_per_iou(protocol: str) -> dict[str, float]:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     if protocol == "fixed":
         return {}
-    # m - 0.05 in float arithmetic, as the official code computes it (0.3 - 0.05 < 0.25).
+    # m - 0.05 in float arithmetic, as the official code computes it (0.7 - 0.05 = 0.6499999999999999).
     return {str(m): m - OFFICIAL_NMS_MARGIN for m in IOU_THRESHOLDS}
 
 

@@ -27,9 +27,9 @@ class DRNOutput:
     distances: [B, T_l, 2] fp32 predicted (l, r) > 0 from each location, in clip units.
     iou_logits: [B, T_l] logits of the IoU head.
     points: [T_l] fp32 location centres, in clip units.
-    (A float64 model, `model.double()` on float64 features, gives fp64 where this says fp32.)
     attention: [B, 3, L] query attention of each level over the words (zero on padding).
     num_clips: T.
+    A float64 model (`model.double()` on float64 features) gives fp64 where this says fp32.
     """
 
     match_logits: list[Tensor]

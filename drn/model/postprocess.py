@@ -45,10 +45,11 @@ def postprocess_per_nms(output: DRNOutput, durations: Tensor | Sequence[float], 
                         nms_thresholds: Sequence[float], *, use_iou: bool = True) -> list[list[list[Prediction]]]:
     """`postprocess` once per NMS threshold, from one set of candidates: DRN's official evaluation
     ranks the list for each R@n, IoU=m with NMS at m - 0.05. Returns, per threshold in
-    `nms_thresholds` order, B ranked lists as `postprocess` gives them."""
+    `nms_thresholds` order, B ranked lists as `postprocess` gives them (one object for repeats)."""
     candidates, candidate_scores, candidate_groups, durations = _candidates(output, durations, config, use_iou)
-    return [_rank(candidates, candidate_scores, candidate_groups, durations, config, threshold)
-            for threshold in nms_thresholds]
+    ranked = {threshold: _rank(candidates, candidate_scores, candidate_groups, durations, config, threshold)
+              for threshold in dict.fromkeys(nms_thresholds)}
+    return [ranked[threshold] for threshold in nms_thresholds]
 
 
 def _candidates(output: DRNOutput, durations: Tensor | Sequence[float], config: DRNConfig,
