@@ -5,27 +5,27 @@ from __future__ import annotations
 
 import json
 
+from drn.cli import main
 from drn.engine.evaluate import metrics_from_rows
 from drn.engine.io import read_jsonl
 from drn.engine.protocol import PER_IOU_KEY
 
-from .conftest import run_cli
 
-
-def evaluate_with(trained_run, out, *overrides):
+def evaluate_with(capsys, trained_run, out, *overrides):
     sets = [arg for item in overrides for arg in ("--set", item)]
-    result = run_cli("eval", str(trained_run / "checkpoints" / "best.pt"), "--out", str(out), *sets)
-    assert result.returncode == 0, result.stderr
-    return result.stdout, json.loads((out / "metrics.json").read_text()), read_jsonl(out / "predictions.jsonl")
+    code = main(["eval", str(trained_run / "checkpoints" / "best.pt"), "--out", str(out), *sets])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out, json.loads((out / "metrics.json").read_text()), read_jsonl(out / "predictions.jsonl")
 
 
-def test_official_and_fixed_protocols_write_rows_their_metrics_come_from(trained_run, tmp_path):
-    out, official, rows = evaluate_with(trained_run, tmp_path / "official")
+def test_official_and_fixed_protocols_write_rows_their_metrics_come_from(trained_run, tmp_path, capsys):
+    out, official, rows = evaluate_with(capsys, trained_run, tmp_path / "official")
     assert "NMS at m - 0.05 for each IoU=m (DRN's official protocol)" in out
     assert all(set(row[PER_IOU_KEY]) == {"0.3", "0.5", "0.7"} for row in rows)
     assert metrics_from_rows(rows) == official
 
-    out, fixed, fixed_rows = evaluate_with(trained_run, tmp_path / "fixed", "eval.protocol=fixed")
+    out, fixed, fixed_rows = evaluate_with(capsys, trained_run, tmp_path / "fixed", "eval.protocol=fixed")
     assert "NMS at 0.45 for every IoU=m (fixed protocol)" in out
     assert not any(PER_IOU_KEY in row for row in fixed_rows)
     assert metrics_from_rows(fixed_rows) == fixed
