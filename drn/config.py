@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from drn.engine.protocol import PROTOCOLS
 from drn.model.config import DRNConfig
 from drn.errors import UserError
 
@@ -69,7 +70,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 0,
     },
     "eval": {
-        "nms_threshold": 0.45,  # DRN's choice for R@n, IoU=0.5
+        "protocol": "official",  # official: R@n, IoU=m ranked with NMS at m - 0.05 | fixed: all at nms_threshold
+        "nms_threshold": 0.45,  # the predictions' list (pred_relevant_windows); DRN's choice for IoU=0.5
         "top_k": 10,  # ranked segments kept per query
         "batch_size": 64,
     },
@@ -166,6 +168,7 @@ def validate(cfg: dict) -> None:
     _check(device in ("auto", "cpu", "cuda") or device.startswith("cuda:"), "train.device", "auto, cpu, cuda or cuda:N", device)
     _check(isinstance(ev["nms_threshold"], (int, float)) and 0 <= ev["nms_threshold"] <= 1, "eval.nms_threshold",
            "a number in [0, 1]", ev["nms_threshold"])
+    _check(ev["protocol"] in PROTOCOLS, "eval.protocol", f"one of {PROTOCOLS}", ev["protocol"])
     _check(isinstance(ev["top_k"], int) and ev["top_k"] > 0, "eval.top_k", "a positive integer", ev["top_k"])
     _check(isinstance(cfg["model"]["feature_dim"], int) and cfg["model"]["feature_dim"] > 0, "model.feature_dim",
            "a positive integer", cfg["model"]["feature_dim"])

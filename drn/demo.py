@@ -71,6 +71,7 @@ class DemoResult:
     run_dir: Path
     plot: Path
     settings: DemoSettings
+    eval_config: dict  # the run's `eval` section (protocol, NMS threshold)
 
 
 def mean_segment_baseline(train_queries, test_queries) -> dict[str, float]:
@@ -124,7 +125,7 @@ def run_demo(out_dir: str | PathLike, settings: DemoSettings | None = None, *, o
     plot_grounding(shown, plot_path, title="drn demo: test queries (green: ground truth, red: ranked predictions)")
     seconds = time.perf_counter() - began
     return DemoResult(result.test_metrics, baseline, seconds, len(train_queries), result.num_test_queries, out_dir,
-                      run_dir, plot_path, settings)
+                      run_dir, plot_path, settings, cfg["eval"])
 
 
 def limit_threads(threads: int | None) -> int:

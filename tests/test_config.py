@@ -58,6 +58,8 @@ def test_overrides_apply_in_order_and_parse_values():
         ("data.format=youcook", "data.format"),
         ("data.num_clips=30", "data.num_clips"),
         ("eval.nms_threshold=1.5", "eval.nms_threshold"),
+        ("eval.protocol=best", "config key 'eval.protocol' must be one of .*official.*fixed.*, got 'best'"),
+        ("model.whole_video_fallback=2", "whole_video_fallback must be true or false, got 2"),
         ("train.device=tpu", "train.device"),
         ("train=3", "'train' is a section"),
         ("no_equals_sign", "key=value"),

@@ -23,6 +23,7 @@ def add_parser(sub):
 @report_errors
 def run(args) -> int:
     from drn.demo import DemoSettings, limit_threads, run_demo
+    from drn.engine.protocol import describe as describe_protocol
 
     settings = DemoSettings()
     if args.videos:
@@ -34,8 +35,9 @@ def run(args) -> int:
     result = run_demo(args.out, settings, overwrite=args.overwrite,
                       show_progress=not args.no_progress and sys.stderr.isatty())
 
+    protocol = describe_protocol(result.eval_config["protocol"], result.eval_config["nms_threshold"])
     print(f"\ntest split: {result.test_queries} queries (trained on {result.train_queries}); "
-          "R@n, IoU=m in percent, a hit is IoU >= m (DRN's rule)")
+          f"R@n, IoU=m in percent, {protocol}, a hit is IoU >= m (DRN's rule)")
     print(f"{'':<28}" + "".join(f"{k:>9}" for k in result.metrics))
     print(f"{'DRN':<28}" + "".join(f"{v:>9.2f}" for v in result.metrics.values()))
     print(f"{'baseline: mean train segment':<28}" + "".join(f"{v:>9.2f}" for v in result.baseline.values()))

@@ -24,6 +24,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from drn.engine.evaluate import evaluate
+    from drn.engine.protocol import describe as describe_protocol
     from drn.engine.experiment import build_split, open_feature_source
     from drn.inference import load_trained_model
     from drn.engine.io import write_json, write_jsonl
@@ -36,8 +37,9 @@ def run(args) -> int:
     out = Path(args.out)
     write_jsonl(out / "predictions.jsonl", rows)
     write_json(out / "metrics.json", metrics)
+    protocol = describe_protocol(cfg["eval"]["protocol"], cfg["eval"]["nms_threshold"])
     print(f"{args.split} metrics ({len(rows)} queries, {Path(args.checkpoint).name}, stage {payload['stage']}; "
-          "a hit is IoU >= m, DRN's rule):")
+          f"{protocol}; a hit is IoU >= m, DRN's rule):")
     print(json.dumps({k: round(v, 2) for k, v in metrics.items()}))
     print(f"wrote {out / 'metrics.json'} and {out / 'predictions.jsonl'}")
     return 0

@@ -3,8 +3,10 @@
 A prediction row (one per query, the JSON-lines format of Moment-DETR / Lighthouse):
     {"qid", "vid", "query", "duration", "pred_relevant_windows": [[start, end, score], ...],
      "relevant_windows": [[start, end]]}
-in seconds, best first. The metrics are computed from the rows themselves (after rounding), so a
-metrics file always agrees with the predictions file written beside it.
+in seconds, best first. Under the official protocol (`eval.protocol`, drn/engine/protocol.py) a
+row also holds {"pred_relevant_windows_per_iou": {"0.3": [...], "0.5": [...], "0.7": [...]}}, the
+list each R@n, IoU=m is read from. The metrics are computed from the rows themselves (after
+rounding), so a metrics file always agrees with the predictions file written beside it.
 
 Under DDP each rank ranks a strided share of the queries and the rows are gathered, in dataset
 order, on every rank: no query is lost or counted twice.
@@ -20,8 +22,9 @@ from torch.utils.data import DataLoader, Subset
 
 from drn.data import GroundingDataset, collate
 from drn.engine.distributed import all_gather_objects, get_rank, get_world_size
-from drn.metrics import grounding_metrics
-from drn.model import DRN, DRNConfig, postprocess
+from drn.engine.protocol import PER_IOU_KEY, metrics_per_iou, nms_thresholds_per_iou
+from drn.model import DRN, DRNConfig
+from drn.model.postprocess import postprocess_per_nms
 
 # Rounding of the rows: 0.1 ms and 1e-6 are far below what any metric resolves.
 SECONDS_DECIMALS = 4
@@ -61,9 +64,12 @@ def prediction_row(query, ranked) -> dict:
 
 
 def metrics_from_rows(rows: list[dict]) -> dict[str, float]:
-    """R@n, IoU=m and mIoU (percent) of prediction rows against their first relevant window."""
-    return grounding_metrics([row["pred_relevant_windows"] for row in rows],
-                             [row["relevant_windows"][0] for row in rows])
+    """R@n, IoU=m and mIoU (percent) of prediction rows against their first relevant window; each
+    R@n, IoU=m from the row's list for m when the rows hold them (official protocol), else every
+    metric from `pred_relevant_windows`."""
+    per_iou = {m: [row[PER_IOU_KEY][m] for row in rows] for m in (rows[0].get(PER_IOU_KEY, {}) if rows else {})}
+    return metrics_per_iou([row["pred_relevant_windows"] for row in rows], per_iou,
+                           [row["relevant_windows"][0] for row in rows])
 
 
 @torch.no_grad()
@@ -74,6 +80,8 @@ def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device,
     `use_iou`: score with sqrt(p_match * p_iou) (after stage 2) or p_match alone (after stage 1).
     """
     config = inference_config(model.config, eval_cfg)
+    per_iou = nms_thresholds_per_iou(eval_cfg["protocol"])
+    thresholds = [config.nms_threshold, *per_iou.values()]
     rank, world = get_rank(), get_world_size()
     indices = list(range(rank, len(dataset), world))
     loader = DataLoader(Subset(dataset, indices), batch_size=eval_cfg["batch_size"], shuffle=False,
@@ -85,10 +93,13 @@ def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device,
     for batch in loader:
         with autocast(device, amp):
             output = model(batch["features"].to(device), batch["words"].to(device), batch["lengths"].to(device))
-        ranked = postprocess(output, batch["duration"], config, use_iou=use_iou)
-        for item_ranked in ranked:
+        ranked, *ranked_per_iou = postprocess_per_nms(output, batch["duration"], config, thresholds, use_iou=use_iou)
+        for item, item_ranked in enumerate(ranked):
             index = indices[position]
-            rows.append((index, prediction_row(dataset.queries[index], item_ranked)))
+            row = prediction_row(dataset.queries[index], item_ranked)
+            if per_iou:
+                row[PER_IOU_KEY] = {m: rounded_windows(lists[item]) for m, lists in zip(per_iou, ranked_per_iou)}
+            rows.append((index, row))
             position += 1
     model.train(was_training)
     gathered = sorted((pair for part in all_gather_objects(rows) for pair in part), key=lambda pair: pair[0])

@@ -17,9 +17,9 @@ def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: 
     )
 
 
-def clip_positions(num_clips: int, device: torch.device | None = None) -> Tensor:
+def clip_positions(num_clips: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
     """[T, 3] normalised (start, end, end - start) of each of T equal clips of a video in [0, 1]."""
-    starts = torch.arange(num_clips, device=device, dtype=torch.float32) / num_clips
+    starts = torch.arange(num_clips, device=device, dtype=dtype) / num_clips
     ends = starts + 1.0 / num_clips
     return torch.stack([starts, ends, ends - starts], dim=-1)
 
@@ -50,7 +50,7 @@ class FusionBackbone(nn.Module):
         `QueryEncoder`. Returns [C1, C2, C3], each [B, C_l, T / stride_l]."""
         batch, num_clips, _ = features.shape
         x = self.feature_proj(features) * commands[0][:, None, :]  # [B, T, D]
-        positions = self.position_embedding(clip_positions(num_clips, features.device))  # [T, P]
+        positions = self.position_embedding(clip_positions(num_clips, features.device, features.dtype))  # [T, P]
         x = torch.cat([x, positions.to(x.dtype).expand(batch, -1, -1)], dim=-1).transpose(1, 2)
         outputs = [self.levels[0](x)]
         for level in (1, 2):

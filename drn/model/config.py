@@ -46,6 +46,8 @@ class DRNConfig:
         pre_nms_top_k: candidates kept per level before NMS (32).
         nms_threshold: temporal NMS IoU threshold (0.45).
         max_detections: ranked segments returned per query (10).
+        whole_video_fallback: a query with no location above `score_threshold` gets the whole
+            video with score 1 (DRN's official code; True) instead of an empty list (a miss).
     """
 
     feature_dim: int = 4096
@@ -71,6 +73,7 @@ class DRNConfig:
     pre_nms_top_k: int = 32
     nms_threshold: float = 0.45
     max_detections: int = 10
+    whole_video_fallback: bool = True
 
     def __post_init__(self) -> None:
         # YAML gives lists; keep tuples so the config stays hashable and comparable.
@@ -111,6 +114,8 @@ class DRNConfig:
             raise ValueError(f"DRNConfig.prior_prob must lie in (0, 1), got {self.prior_prob!r}")
         if self.focal_gamma < 0:
             raise ValueError(f"DRNConfig.focal_gamma must be >= 0, got {self.focal_gamma!r}")
+        if not isinstance(self.whole_video_fallback, bool):
+            raise ValueError(f"DRNConfig.whole_video_fallback must be true or false, got {self.whole_video_fallback!r}")
         if self.head_init_std <= 0:
             raise ValueError(f"DRNConfig.head_init_std must be > 0, got {self.head_init_std!r}")
         if self.smooth_l1_beta < 0:

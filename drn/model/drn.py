@@ -11,7 +11,9 @@ from drn.model.backbone import FusionBackbone
 from drn.model.config import DRNConfig
 from drn.model.fpn import FeaturePyramid
 from drn.model.heads import DenseHeads, IoUHead
+from drn.model.init import init_as_published
 from drn.model.locations import location_points
+from drn.model.precision import at_least_fp32
 from drn.model.query_encoder import QueryEncoder
 
 STAGES = (1, 2, 3)
@@ -27,6 +29,7 @@ class DRNOutput:
     points: [T_l] fp32 location centres, in clip units.
     attention: [B, 3, L] query attention of each level over the words (zero on padding).
     num_clips: T.
+    A float64 model (`model.double()` on float64 features) gives fp64 where this says fp32.
     """
 
     match_logits: list[Tensor]
@@ -39,12 +42,12 @@ class DRNOutput:
     @property
     def match_probs(self) -> list[Tensor]:
         """[B, T_l] fp32 sigmoid of the matching logits."""
-        return [torch.sigmoid(x.float()) for x in self.match_logits]
+        return [torch.sigmoid(at_least_fp32(x)) for x in self.match_logits]
 
     @property
     def iou_probs(self) -> list[Tensor]:
         """[B, T_l] fp32 predicted IoU of each location's segment."""
-        return [torch.sigmoid(x.float()) for x in self.iou_logits]
+        return [torch.sigmoid(at_least_fp32(x)) for x in self.iou_logits]
 
 
 class DRN(nn.Module):
@@ -74,6 +77,7 @@ class DRN(nn.Module):
         self.fpn = FeaturePyramid(config.level_channels, config.fpn_channels)
         self.heads = DenseHeads(config.fpn_channels, len(config.strides), config.prior_prob, config.head_init_std)
         self.iou_head = IoUHead(config.fpn_channels, config.head_init_std)
+        init_as_published(self)
         self.set_stage(1)
 
     def stage_modules(self, stage: int) -> dict[str, nn.Module]:
@@ -133,5 +137,5 @@ class DRN(nn.Module):
             levels = self.fpn(self.backbone(features, query.commands))
             match_logits, distances, cls_feats, box_feats = self.heads(levels)
         iou_logits = self.iou_head(cls_feats, box_feats)
-        points = location_points(cfg.num_clips, cfg.strides, features.device)
+        points = location_points(cfg.num_clips, cfg.strides, features.device, at_least_fp32(features).dtype)
         return DRNOutput(match_logits, distances, iou_logits, points, query.attention, cfg.num_clips)

@@ -9,6 +9,7 @@ from torch import Tensor
 from drn.model.config import DRNConfig
 from drn.model.drn import STAGES, DRNOutput
 from drn.model.locations import decode_segments, location_ranges
+from drn.model.precision import at_least_fp32
 from drn.ops import iou_loss, regression_targets, segment_iou
 
 # Which losses make the total in each training stage.
@@ -24,13 +25,13 @@ def sigmoid_focal_loss(logits: Tensor, labels: Tensor, alpha: float, gamma: floa
     return alpha_true * (1 - p_true) ** gamma * cross_entropy
 
 
-def to_clip_units(segments: Tensor, durations: Tensor, num_clips: int) -> Tensor:
-    """[B, 2] segments in seconds and [B] durations in seconds -> [B, 2] fp32 clip units."""
-    return segments.float() / durations.float()[:, None] * num_clips
+def to_clip_units(segments: Tensor, durations: Tensor, num_clips: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """[B, 2] segments in seconds and [B] durations in seconds -> [B, 2] clip units (fp32 by default)."""
+    return segments.to(dtype) / durations.to(dtype)[:, None] * num_clips
 
 
 def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: DRNConfig, stage: int) -> dict[str, Tensor]:
-    """The losses of one batch, computed in fp32 (autocast is switched off inside).
+    """The losses of one batch, computed in fp32 (fp64 for a float64 model; autocast is off inside).
 
     Args:
         output: the model's `DRNOutput` for B queries.
@@ -39,7 +40,7 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
         config: the model's `DRNConfig` (ranges, focal and IoU-head settings).
         stage: 1, 2 or 3; decides which losses make "total" (`STAGE_LOSSES`).
 
-    Returns a dict of scalar fp32 tensors:
+    Returns a dict of scalar fp32 (fp64) tensors:
         "match": focal loss summed over all locations / (positives + B).
         "regression": -log IoU of (l, r) with the targets, mean over positive locations.
         "iou": Smooth-L1 between the IoU head's sigmoid and the true IoU of each location's
@@ -59,16 +60,18 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
     num_clips = output.num_clips
 
     with torch.autocast(device_type=device.type, enabled=False):
-        logits = torch.cat(output.match_logits, dim=1).float()  # [B, N]
-        distances = torch.cat(output.distances, dim=1).float()  # [B, N, 2]
-        iou_logits = torch.cat(output.iou_logits, dim=1).float()  # [B, N]
-        points = torch.cat(output.points)  # [N]
-        ranges = location_ranges(config.scaled_regression_ranges(), tuple(p.numel() for p in output.points), device)
-        truth = to_clip_units(segments.to(device), durations.to(device), num_clips)  # [B, 2]
+        logits = at_least_fp32(torch.cat(output.match_logits, dim=1))  # [B, N]
+        distances = at_least_fp32(torch.cat(output.distances, dim=1))  # [B, N, 2]
+        iou_logits = at_least_fp32(torch.cat(output.iou_logits, dim=1))  # [B, N]
+        dtype = distances.dtype  # fp32, or fp64 for a float64 model
+        points = torch.cat(output.points).to(dtype)  # [N]
+        ranges = location_ranges(config.scaled_regression_ranges(), tuple(p.numel() for p in output.points), device,
+                                 dtype)
+        truth = to_clip_units(segments.to(device), durations.to(device), num_clips, dtype)  # [B, 2]
 
         targets, positive, _ = regression_targets(points, truth, ranges)
         num_positive = positive.sum()
-        losses = {"match": sigmoid_focal_loss(logits, positive.float(), config.focal_alpha, config.focal_gamma).sum()
+        losses = {"match": sigmoid_focal_loss(logits, positive.to(dtype), config.focal_alpha, config.focal_gamma).sum()
                   / (num_positive + batch)}
 
         # iou_loss's mean over no positives is 0, with zero gradients.

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from drn.model.config import DRNConfig
+from drn.model.precision import at_least_fp32
 
 NUM_LEVELS = 3
 
@@ -107,7 +108,7 @@ class QueryEncoder(nn.Module):
         for level in range(NUM_LEVELS):
             context = self.level_proj[level](shared)  # c_t: [B, 2H]
             scores = self.attention_score(context[:, None, :] * states).squeeze(-1)  # [B, L]
-            scores = scores.float().masked_fill(~valid, float("-inf"))
+            scores = at_least_fp32(scores).masked_fill(~valid, float("-inf"))
             weights = torch.softmax(scores, dim=-1).to(states.dtype)
             attended = torch.bmm(weights[:, None, :], states).squeeze(1)  # [B, 2H]
             commands.append(self.command_proj[level](attended))

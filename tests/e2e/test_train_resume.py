@@ -11,13 +11,14 @@ import pytest
 
 from drn.data import read_charades_sta
 from drn.engine.io import read_jsonl
-from drn.metrics import grounding_metrics
+from drn.engine.evaluate import metrics_from_rows
+from drn.engine.protocol import PER_IOU_KEY
 from drn.engine.train import STOP_ENV, STOP_EXIT_CODE
 
 from .conftest import BATCH, EPOCHS, cli_env, run_cli
 
 METRIC_KEYS = {"R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU"}
-ROW_KEYS = {"qid", "vid", "query", "duration", "pred_relevant_windows", "relevant_windows"}
+ROW_KEYS = {"qid", "vid", "query", "duration", "pred_relevant_windows", "relevant_windows", PER_IOU_KEY}
 
 
 def test_run_folder_holds_checkpoints_logs_metrics_and_every_test_query(trained_run, tiny_data):
@@ -40,7 +41,7 @@ def test_run_folder_holds_checkpoints_logs_metrics_and_every_test_query(trained_
         assert [w[2] for w in windows] == sorted((w[2] for w in windows), reverse=True)
     assert any(row["pred_relevant_windows"] for row in rows)
 
-    recomputed = grounding_metrics([r["pred_relevant_windows"] for r in rows], [r["relevant_windows"][0] for r in rows])
+    recomputed = metrics_from_rows(rows)  # each R@n, IoU=m from the row's list for m (official protocol)
     assert recomputed == pytest.approx(metrics, abs=1e-9)
     assert metrics["R5@0.3"] > 0  # it learned something, so the comparison above is not vacuous
 
