@@ -189,7 +189,8 @@ def train_one_epoch(model: DRN, forward: torch.nn.Module, loader: DataLoader, op
         words, lengths = batch["words"].to(device), batch["lengths"].to(device)
         with autocast(device, train_cfg["amp"]):
             output = forward(features, words, lengths)
-        losses = drn_losses(output, batch["gt"].to(device), batch["duration"].to(device), model.config, stage)
+        losses = drn_losses(output, batch["windows"].to(device), batch["duration"].to(device), model.config, stage,
+                            num_segments=batch["num_windows"].to(device))
         total = losses["total"]
         if not torch.isfinite(total):
             raise TrainError(f"the loss became {total.item()} at stage {stage}, step {global_step + 1} "
