@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from drn.engine.checkpoint import check_compatible, load_checkpoint, load_model_state
-from drn.config import ConfigError, apply_override, validate
+from drn.config import DEFAULTS, ConfigError, apply_override, merge, validate
 from drn.data import PAD_ID, Vocabulary, open_features, resample_to_clips
 from drn.engine.evaluate import autocast, inference_config, rounded_windows
 from drn.engine.experiment import build_model, resolve_device
@@ -34,7 +34,8 @@ def config_from_checkpoint(payload: dict, overrides: Sequence[str], path: str | 
     """The checkpoint's experiment config with `key=value` overrides applied and validated; an
     override that would change the network (e.g. model.fpn_channels) is a `CheckpointError`."""
     saved = payload["config"]
-    cfg = copy.deepcopy(saved)
+    cfg = copy.deepcopy(DEFAULTS)
+    merge(cfg, copy.deepcopy(saved), source=str(path))  # keys added since the checkpoint take their defaults
     for item in overrides:
         apply_override(cfg, item)
     validate(cfg)

@@ -2,9 +2,12 @@
 
 A prediction row (one per query, the JSON-lines format of Moment-DETR / Lighthouse):
     {"qid", "vid", "query", "duration", "pred_relevant_windows": [[start, end, score], ...],
-     "relevant_windows": [[start, end]]}
-in seconds, best first. The metrics are computed from the rows themselves (after rounding), so a
-metrics file always agrees with the predictions file written beside it.
+     "relevant_windows": [[start, end], ...]}
+in seconds, best first; "relevant_windows" lists every ground-truth window of the query. With
+`eval.saliency_clip_seconds` set, rows also carry "pred_saliency_scores": one score per clip of
+that length (`drn.model.saliency`). The metrics are computed from the rows themselves (after
+rounding), so a metrics file always agrees with the predictions file written beside it; R@n and
+mIoU count the best-matching ground-truth window of each query.
 
 Under DDP each rank ranks a strided share of the queries and the rows are gathered, in dataset
 order, on every rank: no query is lost or counted twice.
@@ -22,6 +25,7 @@ from drn.data import GroundingDataset, collate
 from drn.engine.distributed import all_gather_objects, get_rank, get_world_size
 from drn.metrics import grounding_metrics
 from drn.model import DRN, DRNConfig, postprocess
+from drn.model.saliency import clip_saliency, to_native_clips
 
 # Rounding of the rows: 0.1 ms and 1e-6 are far below what any metric resolves.
 SECONDS_DECIMALS = 4
@@ -48,22 +52,41 @@ def rounded_windows(ranked) -> list[list[float]]:
     return [[round(s, SECONDS_DECIMALS), round(e, SECONDS_DECIMALS), round(p, SCORE_DECIMALS)] for s, e, p in ranked]
 
 
-def prediction_row(query, ranked) -> dict:
-    """One row of the predictions file for a `Query` and its ranked (start, end, score) list."""
-    return {
+def prediction_row(query, ranked, saliency: list[float] | None = None) -> dict:
+    """One row of the predictions file for a `Query`, its ranked (start, end, score) list and,
+    when given, its saliency per native clip."""
+    row = {
         "qid": query.qid,
         "vid": query.vid,
         "query": query.sentence,
         "duration": query.duration,
         "pred_relevant_windows": rounded_windows(ranked),
-        "relevant_windows": [[query.start, query.end]],
+        "relevant_windows": [list(window) for window in query.segments],
     }
+    if saliency is not None:
+        row["pred_saliency_scores"] = [round(score, SCORE_DECIMALS) for score in saliency]
+    return row
 
 
 def metrics_from_rows(rows: list[dict]) -> dict[str, float]:
-    """R@n, IoU=m and mIoU (percent) of prediction rows against their first relevant window."""
+    """R@n, IoU=m and mIoU (percent) of prediction rows against their relevant windows (the
+    best-matching one of each query)."""
     return grounding_metrics([row["pred_relevant_windows"] for row in rows],
-                             [row["relevant_windows"][0] for row in rows])
+                             [row["relevant_windows"] for row in rows])
+
+
+def ground_truth_rows(dataset: GroundingDataset) -> list[dict]:
+    """The dataset's queries as QVHighlights ground-truth rows (qid, vid, query, duration,
+    relevant_windows and, where annotated, relevant_clip_ids and saliency_scores)."""
+    rows = []
+    for query in dataset.queries:
+        row = {"qid": query.qid, "vid": query.vid, "query": query.sentence, "duration": query.duration,
+               "relevant_windows": [list(window) for window in query.segments]}
+        if query.clip_ids:
+            row["relevant_clip_ids"] = list(query.clip_ids)
+            row["saliency_scores"] = [list(scores) for scores in query.saliency]
+        rows.append(row)
+    return rows
 
 
 @torch.no_grad()
@@ -86,9 +109,14 @@ def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device,
         with autocast(device, amp):
             output = model(batch["features"].to(device), batch["words"].to(device), batch["lengths"].to(device))
         ranked = postprocess(output, batch["duration"], config, use_iou=use_iou)
-        for item_ranked in ranked:
+        clip_seconds = eval_cfg.get("saliency_clip_seconds")
+        saliency = clip_saliency(output).cpu() if clip_seconds else None
+        for row_in_batch, item_ranked in enumerate(ranked):
             index = indices[position]
-            rows.append((index, prediction_row(dataset.queries[index], item_ranked)))
+            query = dataset.queries[index]
+            native = (to_native_clips(saliency[row_in_batch], query.duration, clip_seconds).tolist()
+                      if saliency is not None else None)
+            rows.append((index, prediction_row(query, item_ranked, native)))
             position += 1
     model.train(was_training)
     gathered = sorted((pair for part in all_gather_objects(rows) for pair in part), key=lambda pair: pair[0])
