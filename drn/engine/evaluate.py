@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 
 import torch
 from torch.utils.data import DataLoader, Subset
@@ -26,6 +27,8 @@ from drn.engine.distributed import all_gather_objects, get_rank, get_world_size
 from drn.metrics import grounding_metrics
 from drn.model import DRN, DRNConfig, postprocess
 from drn.model.saliency import clip_saliency, to_native_clips
+
+logger = logging.getLogger(__name__)
 
 # Rounding of the rows: 0.1 ms and 1e-6 are far below what any metric resolves.
 SECONDS_DECIMALS = 4
@@ -128,3 +131,15 @@ def evaluate(model: DRN, dataset: GroundingDataset, device: torch.device, eval_c
     """(metrics in percent, prediction rows) of `model` on `dataset`; see `predict_dataset`."""
     rows = predict_dataset(model, dataset, device, eval_cfg, use_iou=use_iou, amp=amp, num_workers=num_workers)
     return metrics_from_rows(rows), rows
+
+
+def qvhighlights_report(rows: list[dict], dataset: GroundingDataset) -> dict[str, float]:
+    """The QVHighlights moment-retrieval (and, when the rows carry pred_saliency_scores and the
+    ground truth saliency, highlight-detection) metrics of prediction rows, keyed as the official
+    evaluator's brief block; {} when `drn.metrics.qvhighlights` is not available."""
+    try:
+        from drn.metrics.qvhighlights import qvhighlights_metrics
+    except ImportError:  # the metrics package arrives with the qvmetrics branch
+        logger.warning("drn.metrics.qvhighlights is not available: QVHighlights metrics are not computed")
+        return {}
+    return qvhighlights_metrics(rows, ground_truth_rows(dataset))
