@@ -17,12 +17,16 @@ from torch import Tensor
 from drn.model.drn import DRNOutput
 
 
+def per_clip_by_level(output: DRNOutput, scores: list[Tensor]) -> Tensor:
+    """Per-location scores of each level ([B, T_l] each) spread onto the T clips each location
+    covers: [levels, B, T]."""
+    return torch.stack([score.repeat_interleave(output.num_clips // score.shape[1], dim=1) for score in scores])
+
+
 def clip_saliency(output: DRNOutput) -> Tensor:
     """[B, T] fp32 saliency of each of the T model clips: the mean over levels of the matching
     probability of the location covering the clip."""
-    num_clips = output.num_clips
-    per_level = [prob.repeat_interleave(num_clips // prob.shape[1], dim=1) for prob in output.match_probs]
-    return torch.stack(per_level).mean(dim=0)
+    return per_clip_by_level(output, output.match_probs).mean(dim=0)
 
 
 def native_clip_count(duration: float, clip_seconds: float) -> int:
