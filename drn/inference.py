@@ -90,6 +90,10 @@ class Grounder:
 
     def encode(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded word ids [B, L] and lengths [B]; `QueryError` for a query with no known word."""
+        if self.model.config.text_feature_dim:
+            raise QueryError("this model reads precomputed text features (model.text_feature_dim = "
+                             f"{self.model.config.text_feature_dim}), not sentences; evaluate it with drn eval "
+                             "on JSONL data whose queries have qidQID.npz files")
         encoded = []
         for query in queries:
             ids = self.vocab.encode(query)

@@ -122,6 +122,15 @@ def test_train_with_clip_text_features(qv_world):
     missing = rows["test"][0]["qid"]
     assert "skipped, no text feature file for the query" in result.stderr and f"e.g. {missing}" in result.stderr
     _check_predictions(out, rows["test"], skipped={missing})
+    # Such a model cannot read free text: drn predict says so in one line.
+    video = root / "video.npy"
+    np.save(video, np.zeros((10, sum(TYPE_DIMS.values())), np.float32))
+    predicted = run_cli("predict", str(out / "checkpoints" / "last.pt"), "--features", str(video), "--query", "a dog",
+                        cwd=root)
+    assert predicted.returncode == 2
+    assert predicted.stderr.strip().splitlines() == [
+        "drn predict: error: this model reads precomputed text features (model.text_feature_dim = 6), not "
+        "sentences; evaluate it with drn eval on JSONL data whose queries have qidQID.npz files"]
 
 
 def test_text_features_without_their_width_is_one_config_error(qv_world):
