@@ -6,7 +6,9 @@ import torch
 from drn.model.drn import DRN
 from drn.model.locations import location_points, location_ranges
 from drn.model.losses import best_window_iou, drn_losses, sigmoid_focal_loss
-from drn.ops import regression_targets
+from drn.model.postprocess import postprocess
+from drn.model.saliency import clip_saliency
+from drn.ops import regression_targets, segment_iou
 from tests.model.test_losses import T, dense_output
 
 
@@ -92,3 +94,45 @@ def test_text_features_replace_the_word_embeddings(small_config):
         model(features, torch.ones(2, 5, dtype=torch.int64), lengths)
     with pytest.raises(ValueError, match="text_feature_dim must be an integer >= 0"):
         small_config(text_feature_dim=-1)
+
+
+@pytest.mark.slow
+def test_overfits_queries_with_two_moments_and_their_saliency(small_config, make_batch):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is faster on a shared CPU
+    try:
+        cfg = small_config()
+        torch.manual_seed(0)
+        model = DRN(cfg)
+        features, words, lengths = make_batch(cfg, 4, seed=2)
+        durations = torch.tensor([30.0, 40.0, 24.0, 60.0])
+        fractions = torch.tensor([[[0.05, 0.25], [0.6, 0.85]], [[0.1, 0.3], [0.5, 0.7]],
+                                  [[0.0, 0.3], [0.7, 1.0]], [[0.35, 0.55], [0.35, 0.55]]])
+        windows = fractions * durations[:, None, None]
+        num_windows = torch.tensor([2, 2, 2, 1])
+        optimizer = torch.optim.Adam(model.parameter_groups(1), lr=3e-3)
+        model.set_stage(1).train()
+        for _ in range(200):
+            losses = drn_losses(model(features, words, lengths), windows, durations, cfg, 1, num_segments=num_windows)
+            optimizer.zero_grad()
+            losses["total"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            output = model(features, words, lengths)
+            ranked = postprocess(output, durations, cfg, use_iou=False)
+            saliency = clip_saliency(output)
+    finally:
+        torch.set_num_threads(threads)
+    centres = (torch.arange(cfg.num_clips) + 0.5) / cfg.num_clips
+    for b in range(4):
+        # Every moment is found among the top 5 ...
+        top = torch.tensor([[s, e] for s, e, _ in ranked[b][:5]])
+        found = segment_iou(top, windows[b, :num_windows[b]]).amax(dim=0)
+        assert (found >= 0.5).all(), (b, found, ranked[b][:5])
+        # ... and the clips inside the moments are more salient than those outside.
+        inside = torch.zeros(cfg.num_clips, dtype=torch.bool)
+        for start, end in (windows[b, :num_windows[b]] / durations[b]).tolist():
+            inside |= (centres > start) & (centres < end)
+        assert saliency[b, inside].mean() > 2 * saliency[b, ~inside].mean(), (b, saliency[b])
