@@ -23,7 +23,7 @@ def add_parser(sub):
 def run(args) -> int:
     from pathlib import Path
 
-    from drn.engine.evaluate import evaluate, qvhighlights_report
+    from drn.engine.evaluate import evaluate, qvhighlights_scores
     from drn.engine.experiment import build_split, open_feature_source
     from drn.inference import load_trained_model
     from drn.engine.io import write_json, write_jsonl
@@ -33,7 +33,7 @@ def run(args) -> int:
     device = next(model.parameters()).device
     metrics, rows = evaluate(model, dataset, device, cfg["eval"], use_iou=payload["stage"] > 1,
                              amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"])
-    standard = qvhighlights_report(rows, dataset) if cfg["data"]["format"] == "jsonl" else {}
+    standard = qvhighlights_scores(rows, dataset) if cfg["data"]["format"] == "jsonl" else {}
     out = Path(args.out)
     write_jsonl(out / "predictions.jsonl", rows)
     write_json(out / "metrics.json", {**metrics, **standard})

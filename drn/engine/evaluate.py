@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 
 import torch
 from torch.utils.data import DataLoader, Subset
@@ -25,10 +24,9 @@ from torch.utils.data import DataLoader, Subset
 from drn.data import GroundingDataset, collate
 from drn.engine.distributed import all_gather_objects, get_rank, get_world_size
 from drn.metrics import grounding_metrics
+from drn.metrics.qvhighlights import qvhighlights_metrics
 from drn.model import DRN, DRNConfig, postprocess
 from drn.model.saliency import clip_saliency, to_native_clips
-
-logger = logging.getLogger(__name__)
 
 # Rounding of the rows: 0.1 ms and 1e-6 are far below what any metric resolves.
 SECONDS_DECIMALS = 4
@@ -133,13 +131,8 @@ def evaluate(model: DRN, dataset: GroundingDataset, device: torch.device, eval_c
     return metrics_from_rows(rows), rows
 
 
-def qvhighlights_report(rows: list[dict], dataset: GroundingDataset) -> dict[str, float]:
-    """The QVHighlights moment-retrieval (and, when the rows carry pred_saliency_scores and the
-    ground truth saliency, highlight-detection) metrics of prediction rows, keyed as the official
-    evaluator's brief block; {} when `drn.metrics.qvhighlights` is not available."""
-    try:
-        from drn.metrics.qvhighlights import qvhighlights_metrics
-    except ImportError:  # the metrics package arrives with the qvmetrics branch
-        logger.warning("drn.metrics.qvhighlights is not available: QVHighlights metrics are not computed")
-        return {}
+def qvhighlights_scores(rows: list[dict], dataset: GroundingDataset) -> dict[str, float]:
+    """The QVHighlights moment-retrieval metrics of prediction rows (and highlight detection when
+    the rows carry pred_saliency_scores and the dataset saliency annotations), keyed as the
+    official evaluator's brief block ("MR-full-R1@0.5", "MR-full-mAP", "HL-min-VeryGood-mAP", ...)."""
     return qvhighlights_metrics(rows, ground_truth_rows(dataset))

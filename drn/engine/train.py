@@ -43,7 +43,7 @@ from drn.engine.checkpoint import (check_compatible, load_checkpoint, load_model
                             set_rng_state)
 from drn.config import dump
 from drn.data import Vocabulary, collate
-from drn.engine.evaluate import autocast, evaluate, qvhighlights_report
+from drn.engine.evaluate import autocast, evaluate, qvhighlights_scores
 from drn.engine.experiment import build_model, build_split, open_feature_source, resolve_device, seed_everything
 from drn.engine.io import atomic_write_text, write_json, write_jsonl
 from drn.model import DRN, drn_losses
@@ -272,7 +272,7 @@ def _test_chosen(model: DRN, chosen: Path, test_set, device: torch.device, cfg: 
     metrics, rows = evaluate(model, test_set, device, cfg["eval"], use_iou=final["stage"] > 1,
                              amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"])
     if cfg["data"]["format"] == "jsonl":
-        metrics = {**metrics, **qvhighlights_report(rows, test_set)}
+        metrics = {**metrics, **qvhighlights_scores(rows, test_set)}
     if main:
         write_jsonl(out_dir / "predictions.jsonl", rows)
         write_json(out_dir / "metrics.json", metrics)
