@@ -46,12 +46,15 @@ def _to_plain(value):
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {
-        "format": "charades_sta",  # charades_sta | activitynet | tacos
+        "format": "charades_sta",  # charades_sta | activitynet | tacos | jsonl (QVHighlights, lighthouse)
         "train": None,  # annotation file of each split
         "val": None,  # null: no validation; the last epoch is kept
         "test": None,
         "durations": None,  # Charades only: a CSV/JSON path or a list of them
-        "features": None,  # a folder of VID.npy / VID.pt, or one HDF5 file keyed by video id
+        # A folder of VID.npy / VID.pt / VID.npz (key "features"), or one HDF5 file keyed by video id;
+        # a list of them: feature types, each row L2-normalised per type, concatenated (shortest wins).
+        "features": None,
+        "text_features": None,  # folder of qidQID.npz (last_hidden_state); needs model.text_feature_dim
         "num_clips": 32,  # T: each video resampled to T equal clips (scale the ranges for others)
         "pooling": "mean",  # mean | max over a clip's windows
         "vocab": None,  # a word2id JSON; null: built from the training sentences
@@ -74,10 +77,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "nms_threshold": 0.45,  # the predictions' list (pred_relevant_windows); DRN's choice for IoU=0.5
         "top_k": 10,  # ranked segments kept per query
         "batch_size": 64,
+        # Seconds per clip of the videos' native grid (QVHighlights: 2); set, each prediction carries
+        # pred_saliency_scores, one per such clip (int(duration / seconds) of them). null: none.
+        "saliency_clip_seconds": None,
     },
 }
 
-FORMATS = ("charades_sta", "activitynet", "tacos")
+FORMATS = ("charades_sta", "activitynet", "tacos", "jsonl")
 
 
 class _Loader(yaml.SafeLoader):
@@ -170,6 +176,18 @@ def validate(cfg: dict) -> None:
            "a number in [0, 1]", ev["nms_threshold"])
     _check(ev["protocol"] in PROTOCOLS, "eval.protocol", f"one of {PROTOCOLS}", ev["protocol"])
     _check(isinstance(ev["top_k"], int) and ev["top_k"] > 0, "eval.top_k", "a positive integer", ev["top_k"])
+    features = data["features"]
+    _check(features is None or isinstance(features, str) or (isinstance(features, list) and features
+                                                             and all(isinstance(f, str) for f in features)),
+           "data.features", "a path or a non-empty list of paths", features)
+    seconds = ev["saliency_clip_seconds"]
+    _check(seconds is None or (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds > 0),
+           "eval.saliency_clip_seconds", "null or a positive number of seconds", seconds)
+    text_dim = cfg["model"]["text_feature_dim"]
+    _check((data["text_features"] is None) == (not text_dim), "data.text_features",
+           f"set together with model.text_feature_dim > 0 (it is {text_dim!r})", data["text_features"])
+    _check(not (text_dim and data["glove"] is not None), "data.glove", "null when the query comes as text features",
+           data["glove"])
     _check(isinstance(cfg["model"]["feature_dim"], int) and cfg["model"]["feature_dim"] > 0, "model.feature_dim",
            "a positive integer", cfg["model"]["feature_dim"])
     model_config(cfg, vocab_size=2)  # DRNConfig's own checks, with a placeholder vocabulary

@@ -35,7 +35,7 @@ def config_from_checkpoint(payload: dict, overrides: Sequence[str], path: str | 
     override that would change the network (e.g. model.fpn_channels) is a `CheckpointError`."""
     saved = payload["config"]
     cfg = copy.deepcopy(DEFAULTS)
-    merge(cfg, saved, source=str(path))  # a key added since the checkpoint was written takes its default
+    merge(cfg, copy.deepcopy(saved), source=str(path))  # keys added since the checkpoint take their defaults
     for item in overrides:
         apply_override(cfg, item)
     validate(cfg)
@@ -90,6 +90,10 @@ class Grounder:
 
     def encode(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded word ids [B, L] and lengths [B]; `QueryError` for a query with no known word."""
+        if self.model.config.text_feature_dim:
+            raise QueryError("this model reads precomputed text features (model.text_feature_dim = "
+                             f"{self.model.config.text_feature_dim}), not sentences; evaluate it with drn eval "
+                             "on JSONL data whose queries have qidQID.npz files")
         encoded = []
         for query in queries:
             ids = self.vocab.encode(query)

@@ -1,5 +1,6 @@
 """The experiment config: defaults, YAML files, --set overrides and their errors."""
 
+import copy
 import math
 from pathlib import Path
 
@@ -88,3 +89,31 @@ def test_dump_round_trips(tmp_path):
     path = tmp_path / "saved.yaml"
     path.write_text(dump(cfg))
     assert load_config(path) == cfg
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["data.features=[]"], "config key 'data.features' must be a path or a non-empty list of paths, got []"),
+        (["data.features=[a, 3]"], "config key 'data.features' must be a path or a non-empty list of paths"),
+        (["eval.saliency_clip_seconds=0"], "config key 'eval.saliency_clip_seconds' must be null or a positive"),
+        (["model.text_feature_dim=512"], "config key 'data.text_features' must be set together with "
+                                         "model.text_feature_dim > 0 (it is 512), got None"),
+        (["data.text_features=t", "model.text_feature_dim=512", "data.glove=g.npy"],
+         "config key 'data.glove' must be null when the query comes as text features"),
+        (["data.format=qvhighlights"], "config key 'data.format' must be one of"),
+    ],
+)
+def test_jsonl_feature_and_saliency_keys_are_checked(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        load_config(None, overrides)
+
+
+def test_a_checkpoint_config_from_before_a_key_existed_gets_its_default():
+    from drn.inference import config_from_checkpoint
+
+    old = copy.deepcopy(DEFAULTS)
+    del old["eval"]["saliency_clip_seconds"], old["data"]["text_features"], old["model"]["text_feature_dim"]
+    cfg = config_from_checkpoint({"config": old}, ["eval.top_k=5"], "old.pt")
+    assert cfg["eval"]["saliency_clip_seconds"] is None and cfg["model"]["text_feature_dim"] == 0
+    assert cfg["eval"]["top_k"] == 5

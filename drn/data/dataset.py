@@ -2,13 +2,17 @@
 
 An item is a dict:
     features  float32 [T, D]  the video's features resampled to T = num_clips equal clips
-    words     int64 [L]       word ids of the sentence (no padding, L >= 1)
-    gt        float32 [2]     ground-truth (start, end) in seconds, inside [0, duration]
+    words     int64 [L]       word ids of the sentence (no padding, L >= 1), or float32 [L, D_text]
+                              precomputed text features when the dataset has `text_features`
+    gt        float32 [2]     ground-truth (start, end) in seconds, inside [0, duration] (the first
+                              window of a query with several)
+    windows   float32 [G, 2]  every ground-truth window in seconds (G >= 1)
     duration  float           video duration in seconds
-    qid, vid, query  str      query id, video id, sentence
+    qid, vid, query           query id (str, or the JSONL file's int), video id, sentence
 
-`collate` stacks items into a batch (see its docstring). Queries whose video has no features, or
-whose sentence has no in-vocabulary word, are skipped and counted in `dataset.quirks`; the missing
+`collate` stacks items into a batch (see its docstring). Queries whose video has no features,
+whose sentence has no in-vocabulary word, or (with text features) that have no text feature file,
+are skipped and counted in `dataset.quirks`; the missing
 videos are also named in one warning when the dataset is built.
 """
 
@@ -25,6 +29,7 @@ from torch.utils.data import Dataset
 from drn.data.annotations import read_annotations
 from drn.data.charades import DurationSource
 from drn.data.features import POOLINGS, FeatureSource, open_features, resample_to_clips
+from drn.data.npz_features import TextFeatures
 from drn.data.query import MAX_EXAMPLES, Query, QuirkReport
 from drn.data.vocab import PAD_ID, Vocabulary
 
@@ -44,6 +49,8 @@ class GroundingDataset(Dataset):
             whose own feature_dim is None; None: the source's, or not checked).
         quirks: a report to add this dataset's skips to (e.g. the annotation reader's); a new
             one when None. Available as `self.quirks`.
+        text_features: precomputed query features (`TextFeatures`, `qidQID.npz` files): items
+            then carry them as "words" instead of word ids, and `vocab` is not used.
 
     `self.queries` holds the kept queries, in order; item i is `self.queries[i]`.
     """
@@ -57,6 +64,7 @@ class GroundingDataset(Dataset):
         pooling: str = "mean",
         feature_dim: int | None = None,
         quirks: QuirkReport | None = None,
+        text_features: TextFeatures | None = None,
     ):
         if num_clips < 1:
             raise ValueError(f"num_clips must be >= 1, got {num_clips}")
@@ -75,6 +83,7 @@ class GroundingDataset(Dataset):
             source = open_features(features_source, feature_dim=feature_dim)
         self.source = source
         self.vocab = vocab
+        self.text_features = text_features
         self.num_clips = num_clips
         self.pooling = pooling
         if quirks is None:
@@ -90,6 +99,13 @@ class GroundingDataset(Dataset):
             if query.vid not in self.source:
                 missing_vids[query.vid] = None
                 skipped_for_features += 1
+                continue
+            if self.text_features is not None:
+                if query.qid not in self.text_features:
+                    self.quirks.add("missing_text_features", query.qid)
+                    continue
+                kept.append(query)
+                word_ids.append([])
                 continue
             ids = self.vocab.encode(query.sentence)
             if all(i == self.vocab.unk_id for i in ids):  # also true for an empty sentence
@@ -117,10 +133,15 @@ class GroundingDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         query = self.queries[index]
         features = resample_to_clips(self.source[query.vid], self.num_clips, self.pooling)
+        if self.text_features is not None:
+            words = self.text_features[query.qid]
+        else:
+            words = torch.tensor(self._word_ids[index], dtype=torch.int64)
         return {
             "features": features,
-            "words": torch.tensor(self._word_ids[index], dtype=torch.int64),
+            "words": words,
             "gt": torch.tensor([query.start, query.end], dtype=torch.float32),
+            "windows": torch.tensor(query.segments, dtype=torch.float32),
             "duration": query.duration,
             "qid": query.qid,
             "vid": query.vid,
@@ -132,24 +153,39 @@ def collate(items: Sequence[dict]) -> dict:
     """Stack dataset items into a batch of B.
 
     Returns a dict:
-        features  float32 [B, T, D]
-        words     int64 [B, Lmax], padded with 0 (`PAD_ID`) after each sentence
-        lengths   int64 [B], number of words of each sentence
-        gt        float32 [B, 2], (start, end) in seconds
-        duration  float32 [B], seconds
-        qid, vid, query  list[str] of length B
+        features     float32 [B, T, D]
+        words        int64 [B, Lmax], padded with 0 (`PAD_ID`) after each sentence; or float32
+                     [B, Lmax, D_text] padded with zeros for text-feature items
+        lengths      int64 [B], number of words (tokens) of each sentence
+        gt           float32 [B, 2], (start, end) in seconds (the first window)
+        windows      float32 [B, Gmax, 2], every window in seconds, padded with zeros
+        num_windows  int64 [B], the valid windows of each row
+        duration     float32 [B], seconds
+        qid, vid, query  lists of length B
     """
     if not items:
         raise ValueError("collate needs at least one item")
     lengths = torch.tensor([len(item["words"]) for item in items], dtype=torch.int64)
-    words = torch.full((len(items), int(lengths.max())), PAD_ID, dtype=torch.int64)
+    first = items[0]["words"]
+    if first.is_floating_point():
+        words = first.new_zeros((len(items), int(lengths.max()), first.shape[1]))
+    else:
+        words = torch.full((len(items), int(lengths.max())), PAD_ID, dtype=torch.int64)
     for row, item in enumerate(items):
         words[row, : len(item["words"])] = item["words"]
+    # Items made elsewhere may carry "gt" alone: that is their one window.
+    segments = [item["windows"] if "windows" in item else item["gt"][None] for item in items]
+    num_windows = torch.tensor([len(rows) for rows in segments], dtype=torch.int64)
+    windows = torch.zeros(len(items), int(num_windows.max()), 2)
+    for row, rows in enumerate(segments):
+        windows[row, : len(rows)] = rows
     return {
         "features": torch.stack([item["features"] for item in items]).to(torch.float32),
         "words": words,
         "lengths": lengths,
         "gt": torch.stack([item["gt"] for item in items]).to(torch.float32),
+        "windows": windows,
+        "num_windows": num_windows,
         "duration": torch.tensor([item["duration"] for item in items], dtype=torch.float32),
         "qid": [item["qid"] for item in items],
         "vid": [item["vid"] for item in items],
@@ -166,6 +202,7 @@ def build_dataset(
     num_clips: int,
     pooling: str = "mean",
     feature_dim: int | None = None,
+    text_features: TextFeatures | None = None,
 ) -> GroundingDataset:
     """Read one annotation split and pair it with its features; logs the quirk report once.
 
@@ -178,13 +215,14 @@ def build_dataset(
         vocab: a `Vocabulary`, a word2id / saved vocabulary JSON, or None to build one from this
             split's sentences (do that for the training split only, then save it and pass it to
             the others); the result is `dataset.vocab`.
-        num_clips, pooling, feature_dim: see `GroundingDataset`.
+        num_clips, pooling, feature_dim, text_features: see `GroundingDataset`.
     """
     queries, quirks = read_annotations(format, annotation_path, durations)
     if vocab is None:
         vocab = Vocabulary.from_sentences(query.sentence for query in queries)
     elif not isinstance(vocab, Vocabulary):
         vocab = Vocabulary.load(Path(vocab))
-    dataset = GroundingDataset(queries, features, vocab, num_clips, pooling, feature_dim, quirks=quirks)
+    dataset = GroundingDataset(queries, features, vocab, num_clips, pooling, feature_dim, quirks=quirks,
+                               text_features=text_features)
     quirks.log(logger)
     return dataset

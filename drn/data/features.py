@@ -3,7 +3,9 @@
 A video's features are one `[windows, D]` array (windows = frames or snippets in time order,
 spread evenly over the video). They are read from either
 
-- a folder of `VID.npy` / `VID.pt` files (`NpyFolderFeatures`; `.npy` wins when both exist), or
+- a folder of `VID.npy` / `VID.pt` files (`NpyFolderFeatures`; `.npy` wins when both exist),
+- a folder of `VID.npz` files, key `features` (`drn.data.npz_features.NpzFolderFeatures`; several
+  such feature types concatenate with `open_feature_types`), or
 - one HDF5 file keyed by video id (`HDF5Features`), the dataset either at `f[vid]` or, for files
   laid out like ActivityNet's C3D release, at `f[vid][dataset_key]`.
 
@@ -232,15 +234,25 @@ class HDF5Features(FeatureSource):
         return f"HDF5Features({str(self.path)!r})"
 
 
+def _holds_only_npz(folder: Path) -> bool:
+    suffixes = {entry.suffix for entry in folder.iterdir()}
+    return ".npz" in suffixes and not suffixes & {".npy", ".pt"}
+
+
 def open_features(
     path: str | PathLike,
     feature_dim: int | None = None,
     cache_size: int = 128,
     dataset_key: str | None = None,
 ) -> FeatureSource:
-    """A `FeatureSource` for `path`: a folder of `.npy`/`.pt` files or an `.h5`/`.hdf5` file."""
+    """A `FeatureSource` for `path`: a folder of `.npy`/`.pt` files, a folder of `.npz` files (and no
+    `.npy`/`.pt`) or an `.h5`/`.hdf5` file."""
     path = Path(path)
     if path.is_dir():
+        if _holds_only_npz(path):
+            from drn.data.npz_features import NpzFolderFeatures
+
+            return NpzFolderFeatures(path, feature_dim=feature_dim, cache_size=cache_size)
         return NpyFolderFeatures(path, feature_dim=feature_dim, cache_size=cache_size)
     if path.suffix.lower() in HDF5_SUFFIXES:
         return HDF5Features(

@@ -16,6 +16,7 @@ import torch
 
 from drn.config import ConfigError, model_config
 from drn.data import FeatureSource, GroundingDataset, Vocabulary, build_dataset, load_word_vectors, open_features
+from drn.data.npz_features import TextFeatures, open_feature_types
 from drn.model import DRN
 from drn.errors import UserError
 
@@ -56,8 +57,22 @@ def _existing(cfg: dict, key: str) -> Path:
 
 
 def open_feature_source(cfg: dict) -> FeatureSource:
-    """The features of every split, opened once (the splits share its cache)."""
+    """The features of every split, opened once (the splits share its cache); a list of paths is
+    several feature types, concatenated (`open_feature_types`)."""
+    paths = cfg["data"]["features"]
+    if isinstance(paths, list):
+        for path in paths:
+            if not Path(path).exists():
+                raise ConfigError(f"data.features: {path} does not exist")
+        return open_feature_types(paths)
     return open_features(_existing(cfg, "features"))
+
+
+def open_text_features(cfg: dict) -> TextFeatures | None:
+    """The precomputed query features of `data.text_features` (None when it is not set)."""
+    if cfg["data"]["text_features"] is None:
+        return None
+    return TextFeatures(_existing(cfg, "text_features"), feature_dim=cfg["model"]["text_feature_dim"])
 
 
 def check_feature_dim(source: FeatureSource, dataset: GroundingDataset, cfg: dict) -> None:
@@ -87,7 +102,7 @@ def build_split(cfg: dict, split: str, vocab: Vocabulary | None, source: Feature
         raise ConfigError("data.durations is not set; Charades-STA annotations need the video durations "
                           "(the Charades CSVs or a JSON {video: seconds})")
     dataset = build_dataset(data["format"], annotations, durations, source, vocab, data["num_clips"],
-                            pooling=data["pooling"])
+                            pooling=data["pooling"], text_features=open_text_features(cfg))
     if len(dataset) == 0:
         raise DataError(f"data.{split} ({annotations}) has no usable query: {dataset.quirks.summary()}")
     logger.info("%s split: %d queries", split, len(dataset))

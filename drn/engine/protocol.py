@@ -34,14 +34,14 @@ def nms_thresholds_per_iou(protocol: str) -> dict[str, float]:
 
 def metrics_per_iou(ranked: Sequence[Sequence[Sequence[float]]],
                     ranked_per_iou: Mapping[str, Sequence[Sequence[Sequence[float]]]],
-                    ground_truth: Sequence[Sequence[float]]) -> dict[str, float]:
+                    ground_truth: Sequence[Sequence[float] | Sequence[Sequence[float]]]) -> dict[str, float]:
     """`grounding_metrics` (percent) with each R@n, IoU=m read from the lists of m instead.
 
     Args:
         ranked: per query, the list every other metric (mIoU) is read from.
         ranked_per_iou: {m as in the metric names ("0.3", "0.5", "0.7"): per query, its list for
             R@n, IoU=m}; an m missing here is read from `ranked`.
-        ground_truth: per query, its (start, end).
+        ground_truth: per query, its (start, end), or several: the best-matching one counts.
     """
     unknown = set(ranked_per_iou) - {str(m) for m in IOU_THRESHOLDS}
     if unknown:

@@ -43,7 +43,7 @@ from drn.engine.checkpoint import (check_compatible, load_checkpoint, load_model
                             set_rng_state)
 from drn.config import dump
 from drn.data import Vocabulary, collate
-from drn.engine.evaluate import autocast, evaluate
+from drn.engine.evaluate import autocast, evaluate, qvhighlights_scores
 from drn.engine.experiment import build_model, build_split, open_feature_source, resolve_device, seed_everything
 from drn.engine.io import atomic_write_text, write_json, write_jsonl
 from drn.model import DRN, drn_losses
@@ -189,7 +189,8 @@ def train_one_epoch(model: DRN, forward: torch.nn.Module, loader: DataLoader, op
         words, lengths = batch["words"].to(device), batch["lengths"].to(device)
         with autocast(device, train_cfg["amp"]):
             output = forward(features, words, lengths)
-        losses = drn_losses(output, batch["gt"].to(device), batch["duration"].to(device), model.config, stage)
+        losses = drn_losses(output, batch["windows"].to(device), batch["duration"].to(device), model.config, stage,
+                            num_segments=batch["num_windows"].to(device))
         total = losses["total"]
         if not torch.isfinite(total):
             raise TrainError(f"the loss became {total.item()} at stage {stage}, step {global_step + 1} "
@@ -270,6 +271,8 @@ def _test_chosen(model: DRN, chosen: Path, test_set, device: torch.device, cfg: 
     load_model_state(model, final["model"], chosen)
     metrics, rows = evaluate(model, test_set, device, cfg["eval"], use_iou=final["stage"] > 1,
                              amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"])
+    if cfg["data"]["format"] == "jsonl":
+        metrics = {**metrics, **qvhighlights_scores(rows, test_set)}
     if main:
         write_jsonl(out_dir / "predictions.jsonl", rows)
         write_json(out_dir / "metrics.json", metrics)

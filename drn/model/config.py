@@ -24,6 +24,9 @@ class DRNConfig:
         vocab_size: words in the vocabulary, padding id included (1302 for DRN's Charades-STA).
         padding_idx: the id of the padding word (0).
         embedding_dim: word-vector width (300, GloVe).
+        text_feature_dim: 0 (DRN): the query is word ids, embedded (GloVe-initialised) here; > 0:
+            the query comes as precomputed per-token features of this width (e.g. 512, CLIP
+            text), fed to the BiLSTM in place of the word embeddings.
         lstm_hidden: BiLSTM hidden size per direction (512); a word state H_i has 2x this width.
         attention_dim: output of the shared sentence projection W_q (512).
         position_dim: width of the temporal position embedding of each clip (256).
@@ -55,6 +58,7 @@ class DRNConfig:
     vocab_size: int = 1302
     padding_idx: int = 0
     embedding_dim: int = 300
+    text_feature_dim: int = 0
     lstm_hidden: int = 512
     attention_dim: int = 512
     position_dim: int = 256
@@ -86,6 +90,10 @@ class DRNConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"DRNConfig.{name} must be a positive integer, got {value!r}")
+        if isinstance(self.text_feature_dim, bool) or not isinstance(self.text_feature_dim, int) \
+                or self.text_feature_dim < 0:
+            raise ValueError(f"DRNConfig.text_feature_dim must be an integer >= 0 (0: word ids), "
+                             f"got {self.text_feature_dim!r}")
         if self.num_clips % 4 != 0:
             raise ValueError(
                 f"DRNConfig.num_clips must be divisible by 4 (the model has two stride-2 levels), "

@@ -117,7 +117,8 @@ class DRN(nn.Module):
         return self
 
     def forward(self, features: Tensor, words: Tensor, lengths: Tensor) -> DRNOutput:
-        """features: [B, T, D] float clip features; words: [B, L] int64 word ids padded with 0;
+        """features: [B, T, D] float clip features; words: [B, L] int64 word ids padded with 0 (or
+        [B, L, D_text] float token features when `config.text_feature_dim` > 0);
         lengths: [B] int64 real words per query. Returns a `DRNOutput`."""
         cfg = self.config
         if features.dim() != 3 or not features.is_floating_point():
@@ -127,8 +128,8 @@ class DRN(nn.Module):
             raise ValueError(
                 f"features must have T = num_clips = {cfg.num_clips} clips of D = feature_dim = {cfg.feature_dim}, "
                 f"got [B, T, D] = {list(features.shape)}; resample the video or fix the config")
-        if words.dim() != 2 or words.shape[0] != features.shape[0]:
-            raise ValueError(f"words must be [B, L] with B = {features.shape[0]} (the features' batch), "
+        if words.dim() not in (2, 3) or words.shape[0] != features.shape[0]:
+            raise ValueError(f"words must be [B, L] (or [B, L, D_text]) with B = {features.shape[0]} (the features' batch), "
                              f"got {list(words.shape)}")
 
         # Stage 2 trains the IoU head alone: no graph for anything before it.

@@ -26,19 +26,43 @@ def sigmoid_focal_loss(logits: Tensor, labels: Tensor, alpha: float, gamma: floa
 
 
 def to_clip_units(segments: Tensor, durations: Tensor, num_clips: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """[B, 2] segments in seconds and [B] durations in seconds -> [B, 2] clip units (fp32 by default)."""
-    return segments.to(dtype) / durations.to(dtype)[:, None] * num_clips
+    """[B, 2] or [B, G, 2] segments in seconds and [B] durations in seconds -> the same shape in clip
+    units (fp32 by default)."""
+    scale = (num_clips / durations.to(dtype)).view(-1, *([1] * (segments.dim() - 1)))
+    return segments.to(dtype) * scale
 
 
-def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: DRNConfig, stage: int) -> dict[str, Tensor]:
+def best_window_iou(segments: Tensor, windows: Tensor, num_windows: Tensor | None) -> Tensor:
+    """IoU of each segment with the best-matching ground-truth window of its query.
+
+    segments: [B, N, 2]; windows: [B, G, 2] (first `num_windows[b]` valid, all when None), one
+    unit. Returns [B, N] in the segments' dtype, the max over the valid windows.
+    """
+    batch, count, _ = segments.shape
+    groups = windows.shape[1]
+    ious = segment_iou(segments[:, :, None, :].expand(-1, -1, groups, -1).reshape(-1, 2),
+                       windows[:, None, :, :].expand(-1, count, -1, -1).reshape(-1, 2),
+                       aligned=True).view(batch, count, groups)
+    if num_windows is not None:
+        valid = torch.arange(groups, device=windows.device)[None, :] < num_windows.to(windows.device)[:, None]
+        ious = ious.masked_fill(~valid[:, None, :], 0.0)
+    return ious.amax(dim=2)
+
+
+def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: DRNConfig, stage: int,
+               num_segments: Tensor | None = None) -> dict[str, Tensor]:
     """The losses of one batch, computed in fp32 (fp64 for a float64 model; autocast is off inside).
 
     Args:
         output: the model's `DRNOutput` for B queries.
-        segments: [B, 2] ground-truth (start, end) in seconds, one segment per query.
+        segments: [B, 2] ground-truth (start, end) in seconds, one segment per query; or
+            [B, G, 2] several moments per query (padded; the first `num_segments[b]` valid): a
+            location is assigned to the shortest moment that makes it positive
+            (`regression_targets`), and the IoU head learns the IoU with the best-matching one.
         durations: [B] video durations in seconds.
         config: the model's `DRNConfig` (ranges, focal and IoU-head settings).
         stage: 1, 2 or 3; decides which losses make "total" (`STAGE_LOSSES`).
+        num_segments: [B] int64 valid moments per query of a [B, G, 2] `segments` (None: all G).
 
     Returns a dict of scalar fp32 (fp64) tensors:
         "match": focal loss summed over all locations / (positives + B).
@@ -52,8 +76,13 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     batch = output.match_logits[0].shape[0]
-    if segments.shape != (batch, 2):
-        raise ValueError(f"segments must be [B, 2] = [{batch}, 2] (start, end) in seconds, got {list(segments.shape)}")
+    if segments.dim() == 2:
+        segments = segments[:, None, :]
+    if segments.dim() != 3 or segments.shape[0] != batch or segments.shape[2] != 2 or segments.shape[1] < 1:
+        raise ValueError(f"segments must be [B, 2] or [B, G, 2] with B = {batch}, (start, end) in seconds, "
+                         f"got {list(segments.shape)}")
+    if num_segments is not None and num_segments.shape != (batch,):
+        raise ValueError(f"num_segments must be [B] = [{batch}], got {list(num_segments.shape)}")
     if durations.shape != (batch,):
         raise ValueError(f"durations must be [B] = [{batch}] seconds, got {list(durations.shape)}")
     device = output.match_logits[0].device
@@ -67,9 +96,14 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
         points = torch.cat(output.points).to(dtype)  # [N]
         ranges = location_ranges(config.scaled_regression_ranges(), tuple(p.numel() for p in output.points), device,
                                  dtype)
-        truth = to_clip_units(segments.to(device), durations.to(device), num_clips, dtype)  # [B, 2]
+        truth = to_clip_units(segments.to(device), durations.to(device), num_clips, dtype)  # [B, G, 2]
+        if num_segments is not None:
+            num_segments = num_segments.to(device)
 
-        targets, positive, _ = regression_targets(points, truth, ranges)
+        if truth.shape[1] == 1:  # DRN's case: the single-segment op
+            targets, positive, _ = regression_targets(points, truth[:, 0], ranges)
+        else:
+            targets, positive, _ = regression_targets(points, truth, ranges, num_segments)
         num_positive = positive.sum()
         losses = {"match": sigmoid_focal_loss(logits, positive.to(dtype), config.focal_alpha, config.focal_gamma).sum()
                   / (num_positive + batch)}
@@ -78,8 +112,7 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
         losses["regression"] = iou_loss(distances[positive], targets[positive], loss_type="iou", reduction="mean")
 
         decoded = decode_segments(points, distances.detach(), num_clips)  # [B, N, 2]
-        true_iou = segment_iou(decoded.reshape(-1, 2), truth[:, None, :].expand_as(decoded).reshape(-1, 2),
-                               aligned=True).view_as(iou_logits)
+        true_iou = best_window_iou(decoded, truth, num_segments)  # [B, N]
         selected = true_iou > config.iou_loss_threshold
         predicted_iou = torch.sigmoid(iou_logits)
         losses["iou"] = (F.smooth_l1_loss(predicted_iou[selected], true_iou[selected], reduction="sum",

@@ -45,6 +45,9 @@ class QueryEncoder(nn.Module):
     cmd_t = sum_i a_t,i H_i, then a per-level Linear to the width of that level's input (D for
     the clip features, then C1 and C2 widths).
 
+    With `config.text_feature_dim > 0` the input is precomputed token features [B, L, D_text]
+    (e.g. CLIP text's last hidden state) and there is no embedding table: they feed the BiLSTM.
+
     Args:
         config: the model's `DRNConfig`.
         word_vectors: optional [vocab_size, embedding_dim] initial embeddings (e.g. GloVe);
@@ -55,7 +58,14 @@ class QueryEncoder(nn.Module):
         super().__init__()
         self.padding_idx = config.padding_idx
         self.vocab_size = config.vocab_size
-        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.padding_idx)
+        self.text_feature_dim = config.text_feature_dim
+        if self.text_feature_dim:
+            if word_vectors is not None:
+                raise ValueError("word_vectors cannot initialise a query encoder that reads text features "
+                                 f"(text_feature_dim = {self.text_feature_dim}); drop data.glove")
+            self.embedding = None
+        else:
+            self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.padding_idx)
         if word_vectors is not None:
             expected = (config.vocab_size, config.embedding_dim)
             if tuple(word_vectors.shape) != expected:
@@ -64,7 +74,8 @@ class QueryEncoder(nn.Module):
                     f"got {list(word_vectors.shape)}; build the vectors from the same vocabulary as the config")
             with torch.no_grad():
                 self.embedding.weight.copy_(word_vectors)
-        self.lstm = nn.LSTM(config.embedding_dim, config.lstm_hidden, num_layers=1,
+        input_dim = self.text_feature_dim or config.embedding_dim
+        self.lstm = nn.LSTM(input_dim, config.lstm_hidden, num_layers=1,
                             batch_first=True, bidirectional=True)
 
         word_dim = 2 * config.lstm_hidden
@@ -75,11 +86,16 @@ class QueryEncoder(nn.Module):
         self.command_proj = nn.ModuleList(nn.Linear(word_dim, width) for width in fused_widths)
 
     def forward(self, words: Tensor, lengths: Tensor) -> QueryEncoding:
-        """words: [B, L] int64 ids, padded with `padding_idx` after each query; lengths: [B] int64,
-        the real words of each query (1 <= length <= L)."""
-        if words.dim() != 2 or words.dtype != torch.int64:
+        """words: [B, L] int64 ids, padded with `padding_idx` after each query (or, with
+        `text_feature_dim`, float [B, L, D_text] token features); lengths: [B] int64, the real
+        words of each query (1 <= length <= L)."""
+        if self.text_feature_dim:
+            if words.dim() != 3 or not words.is_floating_point() or words.shape[2] != self.text_feature_dim:
+                raise ValueError(f"words must be float text features [B, L, {self.text_feature_dim}], got shape "
+                                 f"{list(words.shape)} dtype {words.dtype}")
+        elif words.dim() != 2 or words.dtype != torch.int64:
             raise ValueError(f"words must be a [B, L] int64 tensor, got shape {list(words.shape)} dtype {words.dtype}")
-        batch, max_len = words.shape
+        batch, max_len = words.shape[:2]
         if lengths.shape != (batch,) or lengths.dtype != torch.int64:
             raise ValueError(
                 f"lengths must be a [B] = [{batch}] int64 tensor, got shape {list(lengths.shape)} dtype {lengths.dtype}")
@@ -88,12 +104,12 @@ class QueryEncoder(nn.Module):
             raise ValueError(
                 f"every query length must lie in [1, L={max_len}], got min {int(lengths_cpu.min())} "
                 f"max {int(lengths_cpu.max())}; drop empty queries before batching")
-        if words.numel() and (words.min() < 0 or words.max() >= self.vocab_size):
+        if not self.text_feature_dim and words.numel() and (words.min() < 0 or words.max() >= self.vocab_size):
             raise ValueError(
                 f"word ids must lie in [0, vocab_size={self.vocab_size}), got min {int(words.min())} "
                 f"max {int(words.max())}; the vocabulary and the config disagree")
 
-        embedded = self.embedding(words)
+        embedded = words if self.embedding is None else self.embedding(words)
         packed = pack_padded_sequence(embedded, lengths_cpu, batch_first=True, enforce_sorted=False)
         states, _ = self.lstm(packed)
         states, _ = pad_packed_sequence(states, batch_first=True, total_length=max_len)  # [B, L, 2H]

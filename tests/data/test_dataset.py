@@ -44,7 +44,8 @@ def test_item_contents_and_counted_skips(tmp_path, write_npy_features, caplog):
     assert len(caplog.records) == 1 and "v3" in caplog.records[0].getMessage()
 
     item = dataset[0]
-    assert set(item) == {"features", "words", "gt", "duration", "qid", "vid", "query"}
+    assert set(item) == {"features", "words", "gt", "windows", "duration", "qid", "vid", "query"}
+    assert item["windows"].tolist() == [[1.0, 4.5]]
     torch.testing.assert_close(item["features"], resample_to_clips(arrays["v1"], 8, "max"))
     assert item["words"].dtype == torch.int64 and item["words"].tolist() == [1, 2, 3, 4, 5]
     assert item["gt"].dtype == torch.float32 and item["gt"].tolist() == [1.0, 4.5]
