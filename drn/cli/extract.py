@@ -78,8 +78,7 @@ def run(args) -> int:
         distributed.cleanup()
     if main:
         print(f"drn extract: {summary.extracted} extracted ({summary.clips} clips, {summary.seconds:.1f} s), "
-              f"{summary.skipped} already done, {len(summary.failed)} failed"
-              + (" (this rank)" if distributed.launched_by_torchrun() else "") + f"; wrote {summary.settings_path}"
+              f"{summary.skipped} already done, {len(summary.failed)} failed; wrote {summary.settings_path}"
               + (f" and {summary.hdf5_path}" if summary.hdf5_path else ""))
         for vid, message in summary.failed.items():
             print(f"  failed {vid}: {message}")

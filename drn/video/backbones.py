@@ -283,11 +283,13 @@ def _build_clip(spec: BackboneSpec, weights: str) -> tuple[nn.Module, str]:
         except Exception as exc:  # noqa: BLE001 - download and checkpoint failures alike
             reason = " ".join(str(exc).split())[:200]
             if weights == "default":
-                cfg = open_clip.get_pretrained_cfg(arch, tag)
+                from huggingface_hub.constants import HF_HUB_CACHE
+
+                repo = open_clip.get_pretrained_cfg(arch, tag).get("hf_hub", "").strip("/")
                 raise BackboneError(
-                    f"backbone {spec.name}: open_clip weights {arch}/{tag} are not cached and could not be downloaded "
-                    f"({reason}); put open_clip_pytorch_model.bin from hf-hub:{cfg.get('hf_hub', '').rstrip('/')} "
-                    "in a file and pass --weights FILE, or run once where the network is reachable") from None
+                    f"backbone {spec.name}: open_clip weights {arch}/{tag} are not in the Hugging Face cache "
+                    f"{HF_HUB_CACHE} and could not be downloaded; download open_clip_pytorch_model.bin from "
+                    f"https://huggingface.co/{repo} and pass it as --weights FILE") from None
             raise BackboneError(f"--weights {weights}: not an open_clip {arch} checkpoint ({reason})") from None
         weights_id = spec.default_weights if weights == "default" else _file_weights_id(Path(weights).expanduser())
     return model.visual, weights_id

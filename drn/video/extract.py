@@ -74,8 +74,9 @@ def extract_videos(videos: dict[str, Path], backbone: Backbone, out: str | PathL
     """Extract every video (id -> path) into `out` (see `drn.video.store`), skipping those done.
 
     Under torchrun (process group initialised) rank r takes videos r, r + W, ...; rank 0 writes
-    extract.json (and the HDF5 file `hdf5`, if given) after all ranks finish. A video that cannot
-    be decoded is logged, counted in `summary.failed`, and the run goes on.
+    extract.json (and the HDF5 file `hdf5`, if given) after all ranks finish, and the summary
+    counts every rank's videos. A video that cannot be decoded is logged, counted in
+    `summary.failed`, and the run goes on.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
@@ -115,11 +116,11 @@ def extract_videos(videos: dict[str, Path], backbone: Backbone, out: str | PathL
         summary.clips += len(features)
     video_bar.close()
     clip_bar.close()
-    failures = distributed.all_gather_objects(summary.failed)
-    distributed.barrier()
+    parts = distributed.all_gather_objects((summary.extracted, summary.skipped, summary.clips, summary.failed))
+    summary.extracted, summary.skipped, summary.clips = (sum(part[i] for part in parts) for i in range(3))
+    summary.failed = {vid: msg for part in parts for vid, msg in part[3].items()}  # every rank's, in rank order
     if distributed.is_main_process():
-        all_failed = {vid: msg for part in failures for vid, msg in part.items()}
-        content = store.finalize(all_failed)
+        content = store.finalize(summary.failed)
         summary.settings_path = store.settings_path
         if hdf5 is not None:
             summary.hdf5_path = store.pack_hdf5(hdf5, [vid for vid in videos if vid in content["videos"]])
