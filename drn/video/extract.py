@@ -91,6 +91,7 @@ def extract_videos(videos: dict[str, Path], backbone: Backbone, out: str | PathL
     if summary.skipped:
         logger.info("rank %d: %d of %d videos already extracted in %s, skipping them", rank, summary.skipped,
                     len(mine), store.root)
+    progress = progress and distributed.is_main_process()  # one set of bars, rank 0's
     video_bar = tqdm(total=len(todo), desc="videos", unit="video", disable=not progress, position=0)
     clip_bar = tqdm(desc="clips", unit="clip", disable=not progress, position=1)
     partial: dict[int, list[np.ndarray]] = {}

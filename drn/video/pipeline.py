@@ -78,7 +78,7 @@ class VideoChunks(IterableDataset):
 def chunk_loader(paths: list[str | Path], spec: BackboneSpec, chunk_clips: int, workers: int,
                  pin_memory: bool = False) -> Iterator[dict]:
     """Iterate `VideoChunks` messages, decoded in `workers` processes (0: in this process)."""
-    if workers == 0:
+    if workers == 0 or not paths:
         return iter(VideoChunks(paths, spec, chunk_clips, threads=0))
     workers = min(workers, max(1, len(paths)))
     # One FFmpeg thread per worker: the workers are the parallelism.
