@@ -140,61 +140,83 @@ def main() -> None:
     parser.add_argument("--backbones", nargs="+", default=["tiny", "clip-vit-b32", "r2plus1d_18", "s3d", "mvit_v2_s"])
     parser.add_argument("--pipeline-backbone", default="clip-vit-b32", help="backbone of the workers 0 vs 2 run")
     parser.add_argument("--long-minutes", nargs="*", type=float, default=[1, 10, 60])
+    parser.add_argument("--sections", nargs="+", default=["decode", "models", "pipeline", "memory"],
+                        help="which parts to run (default: all four)")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     report: dict = {"load_start": os.getloadavg(), "threads": args.threads, "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        hd = write_hd_video(tmp / "hd720.mp4", args.seconds)
-        print(f"# 720p H.264, {args.seconds:g} s at 30 fps; load average {os.getloadavg()}", flush=True)
-        print("| decoding | FFmpeg threads | frames decoded/s | x real time |\n| --- | --- | --- | --- |")
-        report["decode"] = []
-        for threads in (1, 2):
-            frames, seconds = decode_floor(hd, threads)
-            report["decode"].append({"what": "decode only", "threads": threads, "fps": frames / seconds,
-                                     "x_real_time": args.seconds / seconds})
-            print(f"| every frame, no conversion | {threads} | {frames / seconds:.0f} | {args.seconds / seconds:.1f} |",
-                  flush=True)
-            for name in args.backbones:
-                clips, stream, seconds = clip_stream(hd, name, threads)
-                report["decode"].append({"what": name, "threads": threads, "fps": stream.frames_decoded / seconds,
-                                         "x_real_time": stream.duration / seconds, "clips": len(clips)})
-                print(f"| `{name}` clips ({len(clips)}), resize + crop | {threads} | "
-                      f"{stream.frames_decoded / seconds:.0f} | {stream.duration / seconds:.1f} |", flush=True)
-        print(f"\n| backbone | decode + preprocess s/clip | model s/clip | model clips/s | decode share |"
-              f"\n| --- | --- | --- | --- | --- |")
-        report["models"] = []
-        for name in args.backbones:
-            clips, stream, decode_s = clip_stream(hd, name, 1)
-            per_clip_model, n = model_time(name, clips)
-            per_clip_decode = decode_s / len(clips)
-            share = per_clip_decode / (per_clip_decode + per_clip_model)
-            report["models"].append({"backbone": name, "decode_s_per_clip": per_clip_decode,
-                                     "model_s_per_clip": per_clip_model, "model_clips": n, "decode_share": share})
-            print(f"| `{name}` | {per_clip_decode:.3f} | {per_clip_model:.3f} | {1 / per_clip_model:.2f} | "
-                  f"{100 * share:.0f}% |", flush=True)
-        print(f"\n| `extract_videos`, 2 x {args.seconds:g} s of 720p, `{args.pipeline_backbone}` | clips | wall s | "
-              "clips/s |\n| --- | --- | --- | --- |")
-        report["pipeline"] = []
-        copies = [hd, tmp / "hd720b.mp4"]
-        copies[1].write_bytes(hd.read_bytes())
-        for workers in (0, 2):
-            clips, seconds = pipeline_run(copies, args.pipeline_backbone, workers, tmp / f"pipe{workers}")
-            report["pipeline"].append({"workers": workers, "clips": clips, "seconds": seconds})
-            print(f"| {workers} decoding workers | {clips} | {seconds:.1f} | {clips / seconds:.2f} |", flush=True)
-        print("\n| video | clips | wall s | peak RSS main MB | peak PSS main + worker MB |\n| --- | --- | --- | --- | --- |")
-        report["memory"] = []
-        for minutes in args.long_minutes:
-            path = write_long_video(tmp / f"long{minutes:g}.mp4", minutes)
-            row = rss_run(path, tmp / f"out{minutes:g}", args.threads)
-            report["memory"].append({"minutes": minutes, **row})
-            print(f"| {minutes:g} min, 320x240, 10 fps | {row['clips']} | {row['seconds']:.0f} | {row['main_mb']:.0f} | "
-                  f"{row['total_pss_mb']:.0f} |", flush=True)
+        hd = write_hd_video(tmp / "hd720.mp4", args.seconds) if {"decode", "models", "pipeline"} & set(args.sections) else None
+        print(f"# load average {os.getloadavg()}", flush=True)
+        if "decode" in args.sections:
+            decode_section(args, hd, report)
+        if "models" in args.sections:
+            models_section(args, hd, report)
+        if "pipeline" in args.sections:
+            pipeline_section(args, hd, tmp, report)
+        if "memory" in args.sections:
+            memory_section(args, tmp, report)
     report["load_end"] = os.getloadavg()
     print(f"\nload average at the end {report['load_end']}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def decode_section(args, hd: Path, report: dict) -> None:
+    print("| decoding | FFmpeg threads | frames decoded/s | x real time |\n| --- | --- | --- | --- |")
+    report["decode"] = []
+    for threads in (1, 2):
+        frames, seconds = decode_floor(hd, threads)
+        report["decode"].append({"what": "decode only", "threads": threads, "fps": frames / seconds,
+                                 "x_real_time": args.seconds / seconds})
+        print(f"| every frame, no conversion | {threads} | {frames / seconds:.0f} | {args.seconds / seconds:.1f} |",
+              flush=True)
+        for name in args.backbones:
+            clips, stream, seconds = clip_stream(hd, name, threads)
+            report["decode"].append({"what": name, "threads": threads, "fps": stream.frames_decoded / seconds,
+                                     "x_real_time": stream.duration / seconds, "clips": len(clips)})
+            print(f"| `{name}` clips ({len(clips)}), resize + crop | {threads} | "
+                  f"{stream.frames_decoded / seconds:.0f} | {stream.duration / seconds:.1f} |", flush=True)
+
+
+def models_section(args, hd: Path, report: dict) -> None:
+    print(f"\n| backbone | decode + preprocess s/clip | model s/clip | model clips/s | decode share |"
+          f"\n| --- | --- | --- | --- | --- |")
+    report["models"] = []
+    for name in args.backbones:
+        clips, stream, decode_s = clip_stream(hd, name, 1)
+        per_clip_model, n = model_time(name, clips)
+        per_clip_decode = decode_s / len(clips)
+        share = per_clip_decode / (per_clip_decode + per_clip_model)
+        report["models"].append({"backbone": name, "decode_s_per_clip": per_clip_decode,
+                                 "model_s_per_clip": per_clip_model, "model_clips": n, "decode_share": share})
+        print(f"| `{name}` | {per_clip_decode:.3f} | {per_clip_model:.3f} | {1 / per_clip_model:.2f} | "
+              f"{100 * share:.0f}% |", flush=True)
+
+
+def pipeline_section(args, hd: Path, tmp: Path, report: dict) -> None:
+    print(f"\n| `extract_videos`, 2 x {args.seconds:g} s of 720p, `{args.pipeline_backbone}` | clips | wall s | "
+          "clips/s |\n| --- | --- | --- | --- |")
+    report["pipeline"] = []
+    copies = [hd, tmp / "hd720b.mp4"]
+    copies[1].write_bytes(hd.read_bytes())
+    for workers in (0, 2):
+        clips, seconds = pipeline_run(copies, args.pipeline_backbone, workers, tmp / f"pipe{workers}")
+        report["pipeline"].append({"workers": workers, "clips": clips, "seconds": seconds})
+        print(f"| {workers} decoding workers | {clips} | {seconds:.1f} | {clips / seconds:.2f} |", flush=True)
+
+
+def memory_section(args, tmp: Path, report: dict) -> None:
+    print("\n| video | clips | wall s | peak RSS main MB | peak PSS main + worker MB |\n| --- | --- | --- | --- | --- |")
+    report["memory"] = []
+    for minutes in args.long_minutes:
+        path = write_long_video(tmp / f"long{minutes:g}.mp4", minutes)
+        row = rss_run(path, tmp / f"out{minutes:g}", args.threads)
+        report["memory"].append({"minutes": minutes, **row})
+        print(f"| {minutes:g} min, 320x240, 10 fps | {row['clips']} | {row['seconds']:.0f} | {row['main_mb']:.0f} | "
+              f"{row['total_pss_mb']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -191,11 +191,14 @@ class ClipStream:
                 if origin is None:
                     origin = time
                 time -= origin
-            else:  # no timestamps (some AVI): count at the nominal rate
+            elif not self.first_clip:  # no timestamps (some AVI): count at the nominal rate
                 time = self.frames_decoded * (nominal_step or 0.04)
+            else:
+                raise VideoError(f"video {self.path}: frames without timestamps cannot be read from the middle; "
+                                 "extract it with --workers 1 (one pass from the start)")
             if shown is None and self.first_clip and time > sampler.next_time + 1e-6:
-                raise VideoError(f"video {self.path}: seeking to {sampler.next_time:.2f} s landed at {time:.2f} s; "
-                                 "the file's index is broken")
+                raise VideoError(f"video {self.path}: seeking to {sampler.next_time:.2f} s landed at {time:.2f} s "
+                                 "(an imprecise index); extract it with --workers 1 (one pass from the start)")
             if self.frames_decoded and time > last_time:
                 last_step = time - last_time
             if frame.duration and time_base:

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from drn.engine import distributed
 from drn.video.backbones import Backbone
+from drn.video.memory import pin_malloc_mmap_threshold
 from drn.video.pipeline import batched, chunk_loader, spec_clip_stream
 from drn.video.store import DTYPES, FeatureStore
 
@@ -49,6 +50,7 @@ def extract_video(path: str | PathLike, backbone: Backbone, *, batch_size: int =
     """
     if device is not None and torch.device(device) != backbone.device:
         raise ValueError(f"device {device} differs from the backbone's {backbone.device}; load the backbone there")
+    pin_malloc_mmap_threshold()
     stream = spec_clip_stream(path, backbone.spec)
     rows = [backbone.encode(chunk).numpy() for chunk in batched(stream, batch_size)]
     features = np.concatenate(rows) if rows else np.zeros((0, backbone.spec.dim), np.float32)
@@ -81,6 +83,7 @@ def extract_videos(videos: dict[str, Path], backbone: Backbone, out: str | PathL
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     start = time.perf_counter()
+    pin_malloc_mmap_threshold()  # before the workers fork: they inherit it
     store = store or FeatureStore(out, extraction_settings(backbone, dtype))
     store.root.mkdir(parents=True, exist_ok=True)
     rank, world = distributed.get_rank(), distributed.get_world_size()
