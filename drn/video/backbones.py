@@ -158,10 +158,10 @@ class Backbone(nn.Module):
     def encode(self, clips: torch.Tensor | np.ndarray) -> torch.Tensor:
         """uint8 RGB clips [N, F, H, W, 3] (any H, W; see `network_input`) -> float32 features [N, D] on
         the CPU. Image backbones average their F frame embeddings; autocast (bf16/fp16) on CUDA."""
-        x = self.network_input(clips)
         n = len(clips)
         if n == 0:
             return torch.empty(0, self.spec.dim)
+        x = self.network_input(clips)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             out = self.trunk(x)
         if self.spec.kind == "image":
