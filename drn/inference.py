@@ -40,7 +40,8 @@ def config_from_checkpoint(payload: dict, overrides: Sequence[str], path: str | 
         merge(cfg, saved, source=f"{path} (its saved config)")
         validate(cfg)
     except ConfigError as exc:
-        raise CheckpointError(f"{exc}; the checkpoint is damaged or from another drn version") from None
+        raise CheckpointError(f"{path}: its saved config is invalid ({exc}); the checkpoint is damaged or from "
+                              "another drn version") from None
     for item in overrides:
         apply_override(cfg, item)
     validate(cfg)
