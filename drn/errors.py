@@ -94,5 +94,20 @@ def writing(path: str | PathLike):
         yield
     except FileWriteError:
         raise
-    except OSError as exc:
-        raise FileWriteError(f"cannot write {path}: {os_reason(exc)}", exc.errno) from None
+    except Exception as exc:
+        cause = _os_error_in_chain(exc)
+        if cause is None:
+            raise
+        raise FileWriteError(f"cannot write {path}: {os_reason(cause)}", cause.errno) from None
+
+
+def _os_error_in_chain(exc: BaseException | None) -> OSError | None:
+    """The first OSError among `exc` and the exceptions it was raised from or while handling (a
+    writer such as torch.save turns a failed write into a RuntimeError raised during it)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

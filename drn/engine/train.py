@@ -50,7 +50,7 @@ from drn.engine import run_folder
 from drn.engine.io import atomic_write_text, check_output_folder, remove_stale_temporaries, write_results
 from drn.engine.runlock import FolderLock
 from drn.model import DRN, drn_losses
-from drn.errors import UserError, reading
+from drn.errors import UserError, os_reason, reading, writing
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ class _ScalarLog:
     def __init__(self, out_dir: Path, state: dict | None, enabled: bool) -> None:
         self.enabled = enabled
         self.path = out_dir / "log.csv"
+        self.tensorboard = out_dir / "tensorboard"  # its writer's errors (a full disk) name this folder
         self.rows: list[dict] = []
         self.writer = None
         if not enabled:
@@ -144,7 +145,8 @@ class _ScalarLog:
         except ImportError:  # tensorboard is a dependency, but a broken install should not stop training
             logger.warning("tensorboard is not importable: scalars go to log.csv only")
         else:
-            self.writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=global_step if epochs_done else None)
+            with writing(self.tensorboard):
+                self.writer = SummaryWriter(str(self.tensorboard), purge_step=global_step if epochs_done else None)
 
     def _write_csv(self) -> None:
         buffer = io.StringIO()
@@ -155,8 +157,9 @@ class _ScalarLog:
 
     def step(self, global_step: int, losses: dict[str, float]) -> None:
         if self.writer is not None:
-            for name, value in losses.items():
-                self.writer.add_scalar(f"train/loss_{name}", value, global_step)
+            with writing(self.tensorboard):
+                for name, value in losses.items():
+                    self.writer.add_scalar(f"train/loss_{name}", value, global_step)
 
     def epoch(self, row: dict) -> None:
         """Log one epoch's row (already saved in the checkpoint, see `train`)."""
@@ -166,15 +169,20 @@ class _ScalarLog:
         self._write_csv()
         if self.writer is not None:
             step = row["global_step"]
-            self.writer.add_scalar("train/queries_per_s", row["train_queries_per_s"], step)
-            self.writer.add_scalar("train/stage", row["stage"], step)
-            for name in METRIC_NAMES:
-                self.writer.add_scalar(f"{row['eval_split']}/{name}", row[name], step)
-            self.writer.flush()
+            with writing(self.tensorboard):
+                self.writer.add_scalar("train/queries_per_s", row["train_queries_per_s"], step)
+                self.writer.add_scalar("train/stage", row["stage"], step)
+                for name in METRIC_NAMES:
+                    self.writer.add_scalar(f"{row['eval_split']}/{name}", row[name], step)
+                self.writer.flush()
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.close()
+            writer, self.writer = self.writer, None
+            try:
+                writer.close()
+            except OSError as exc:  # the run's own error (e.g. the same full disk) is already on its way
+                logger.warning("could not close the TensorBoard log in %s: %s", self.tensorboard, os_reason(exc))
 
 
 def train_one_epoch(model: DRN, forward: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
