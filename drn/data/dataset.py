@@ -116,6 +116,8 @@ class GroundingDataset(Dataset):
             if all(i == self.vocab.unk_id for i in ids):  # also true for an empty sentence
                 self.quirks.add("no_known_words", query.qid)
                 continue
+            if self.vocab.unk_id in ids:
+                self.quirks.add("unknown_words", query.qid)
             kept.append(query)
             word_ids.append(ids)
         if missing_vids:

@@ -40,6 +40,7 @@ QUIRK_DESCRIPTIONS = {
     "missing_features": "skipped, no feature file for the video",
     "nonfinite_features": "skipped, the video's features hold NaN or infinite values",
     "no_known_words": "skipped, no in-vocabulary word in the sentence",
+    "unknown_words": "kept, with words outside the vocabulary (read as the unknown word)",
 }
 
 # Each quirk keeps this many example ids for the report.
