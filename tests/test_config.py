@@ -1,6 +1,7 @@
 """The experiment config: defaults, YAML files, --set overrides and their errors."""
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,25 @@ def test_dump_round_trips(tmp_path):
     path = tmp_path / "saved.yaml"
     path.write_text(dump(cfg))
     assert load_config(path) == cfg
+
+
+@pytest.mark.parametrize("name", ["charades_sta", "activitynet", "tacos"])
+def test_each_shipped_config_says_where_its_files_come_from(name):
+    text = (CONFIGS / f"{name}.yaml").read_text()
+    comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    data = load_config(CONFIGS / f"{name}.yaml")["data"]
+    for key in ("train", "val", "test", "durations", "features", "vocab", "glove"):
+        if data[key] is not None:  # every file the config names is explained in its header
+            assert re.search(rf"#\s+(\S+ / )*{key}\b", comments), (name, key)
+    assert "--set data." in comments  # and how to point it elsewhere
+    assert re.search(r"D = \d+", comments)  # which feature width
+
+
+@pytest.mark.parametrize("override, key", [
+    ("train.epochs=[1, 0, true]", "train.epochs"), ("train.amp=1", "train.amp"), ("train.seed=1.5", "train.seed"),
+    ("eval.top_k=true", "eval.top_k"), ("model.lstm_hidden=false", "model.lstm_hidden"),
+    ("train.lr=[.nan, 0, 0]", "train.lr"), ("data.durations=[]", "data.durations"), ("train.device=gpu", "train.device"),
+])
+def test_booleans_are_not_numbers_and_every_key_is_typed(override, key):
+    with pytest.raises(ConfigError, match=f"config key '{re.escape(key)}' must be"):
+        load_config(None, [override])
