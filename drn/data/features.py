@@ -83,6 +83,7 @@ class FeatureSource(ABC):
         self.feature_dim = feature_dim
         self.cache_size = cache_size
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._checks: dict[str, VideoCheck] = {}  # what `inspect` found, per video
         self.cache_hits = 0
         self.cache_misses = 0
 
@@ -135,12 +136,11 @@ class FeatureSource(ABC):
     def inspect(self, vid: str) -> VideoCheck:
         """Read `vid`'s features once and record their shape and non-finite values (remembered,
         so every split and command asks once). A malformed file is a `FeatureFileError`."""
-        checks = self.__dict__.setdefault("_checks", {})
-        found = checks.get(vid)
+        found = self._checks.get(vid)
         if found is None:
             features = self[vid]
             nonfinite = int(features.numel() - torch.isfinite(features).sum())
-            found = checks[vid] = VideoCheck(int(features.shape[0]), int(features.shape[1]), nonfinite)
+            found = self._checks[vid] = VideoCheck(int(features.shape[0]), int(features.shape[1]), nonfinite)
         return found
 
     def __getstate__(self) -> dict:

@@ -29,6 +29,13 @@ def run_files(out_dir: str | PathLike) -> list[str]:
     return [name for name in RUN_FILES if (out_dir / name).exists()]
 
 
+def snapshot(out_dir: str | PathLike) -> dict[str, int]:
+    """{run file: modification time in ns}: what `train` compares once it holds the folder's lock,
+    to see that no other process wrote there while it was getting ready."""
+    out_dir = Path(out_dir)
+    return {name: (out_dir / name).stat().st_mtime_ns for name in run_files(out_dir)}
+
+
 def decide(out_dir: str | PathLike, *, resume: bool, overwrite: bool) -> bool:
     """Whether to continue the run in `out_dir` (True) or start a new one (False); raises
     `RunFolderError` when the folder holds a run and the flags do not say what to do with it."""

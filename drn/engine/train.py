@@ -256,12 +256,12 @@ def _resume_state(cfg: dict, out_dir: Path, last_path: Path, resume: bool, overw
     return state
 
 
-def _claim_folder(out_dir: Path, seen: list[str], overwrite: bool) -> FolderLock:
+def _claim_folder(out_dir: Path, seen: dict[str, int], overwrite: bool) -> FolderLock:
     """Lock `out_dir` for this run, check that nobody changed its run files since `seen` was
     taken, clear them for `--overwrite`, and delete temporaries a killed run left."""
     lock = FolderLock(out_dir).acquire()
     try:
-        if run_folder.run_files(out_dir) != seen:
+        if run_folder.snapshot(out_dir) != seen:
             raise run_folder.RunFolderError(f"{out_dir} changed while this run was starting (another process "
                                             "wrote there); run again")
         if overwrite and seen:
@@ -325,7 +325,7 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, overwr
     out_dir = check_output_folder(out_dir)
     last_path = out_dir / "checkpoints" / "last.pt"
     best_path = out_dir / "checkpoints" / "best.pt"
-    seen = run_folder.run_files(out_dir)
+    seen = run_folder.snapshot(out_dir)
     state = _resume_state(cfg, out_dir, last_path, resume, overwrite)
 
     device = dist.init_distributed(resolve_device(str(cfg["train"]["device"])))
