@@ -30,7 +30,7 @@ def run(args) -> int:
 
     from drn.engine.evaluate import evaluate, explain_empty_rankings
     from drn.engine.experiment import build_split, open_feature_source
-    from drn.engine.io import check_output_folder, write_results
+    from drn.engine.io import check_output_folder, remove_stale_temporaries, write_results
     from drn.engine.runlock import FolderLock
     from drn.engine.threads import set_threads
     from drn.inference import load_trained_model
@@ -43,6 +43,7 @@ def run(args) -> int:
     dataset = build_split(cfg, args.split, vocab, open_feature_source(cfg), show_progress=progress)
     device = next(model.parameters()).device
     with FolderLock(out):
+        remove_stale_temporaries(out)  # of an evaluation killed while writing
         metrics, rows = evaluate(model, dataset, device, cfg["eval"], use_iou=payload["stage"] > 1,
                                  amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"],
                                  show_progress=progress)

@@ -56,7 +56,9 @@ def test_two_concurrent_runs_never_mix_their_files(tiny_config, tmp_path):
     assert len(winners) == 1, results
     loser = next(seed for seed in results if seed not in winners)
     code, stderr = results[loser]
-    assert code == USER_ERROR and ("is in use by pid" in stderr or "already holds a run" in stderr), stderr[-2000:]
+    # Refused by the lock, or (starting later) by the winner's files: before or after its first checkpoint.
+    refusals = ("is in use by pid", "already holds a run", "holds files of another run", "changed while this run")
+    assert code == USER_ERROR and any(r in stderr for r in refusals), stderr[-2000:]
     # Every file is the winner's.
     seed = winners[0]
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["seed"] == seed
