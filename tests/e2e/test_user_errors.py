@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +41,14 @@ class Result:
 @pytest.fixture
 def drn(request, capsys):
     """`drn(case, *argv, cwd=None)`: the command's Result, as a subprocess for `SUBPROCESS_CASES`,
-    else through `drn.cli.main` in this process (torch's thread count restored after)."""
+    else through `drn.cli.main` in this process (torch's thread count, the working folder and the
+    thread excepthook restored after)."""
 
     def invoke(case: str, *argv: str, cwd: Path | None = None) -> Result:
         if case in SUBPROCESS_CASES:
             done = run_cli(*argv, cwd=cwd)
             return Result(done.returncode, done.stdout, done.stderr)
-        threads, here = torch.get_num_threads(), os.getcwd()
+        threads, here, hook = torch.get_num_threads(), os.getcwd(), threading.excepthook
         try:
             if cwd is not None:
                 os.chdir(cwd)
@@ -57,6 +59,7 @@ def drn(request, capsys):
         finally:
             os.chdir(here)
             torch.set_num_threads(threads)
+            threading.excepthook = hook  # main() installs its own
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 
