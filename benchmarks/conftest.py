@@ -232,7 +232,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"[{'MET ' if t['met'] else 'MISS' if t['met'] is False else '----'}] {t['target']}: {value}")
     path = _write_json(config)
     if path:
-        tr.write_line(f"results: {path}  (python benchmarks/report.py writes RESULTS.md and the plots)")
+        tr.write_line(f"results: {path}  (python benchmarks/report.py makes the tables and plots; --out benchmarks rewrites the committed ones)")
 
 
 def _write_json(config) -> Path | None:

@@ -1,12 +1,14 @@
-"""Pieces the subcommands share: the --set option and turning user errors into one clear line."""
+"""Pieces the subcommands share: the --set and --threads options, and turning user errors into one
+clear line."""
 
 from __future__ import annotations
 
+import argparse
 import functools
 import logging
 import sys
 
-from drn.errors import UserError
+from drn.errors import UserError, describe_failure, one_line
 
 logger = logging.getLogger("drn")
 
@@ -19,17 +21,37 @@ def add_overrides(parser) -> None:
                         help="override a config value, e.g. --set train.batch_size=16 (repeatable; values are YAML)")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_threads(parser, default_help: str) -> None:
+    parser.add_argument("--threads", type=positive_int, metavar="N", help=f"CPU threads for torch ({default_help})")
+
+
 def report_errors(run):
-    """Wrap a subcommand's run(args): a user error prints `drn <command>: error: ...` and returns 2."""
+    """Wrap a subcommand's run(args): a user error prints `drn <command>: error: ...` (one line)
+    and returns 2. An OSError that names a file (a folder where a file should be, no permission,
+    a full disk) is the environment, not a bug, and is reported the same way."""
 
     @functools.wraps(run)
     def wrapper(args) -> int:
         try:
             return run(args)
-        except (UserError, FileNotFoundError) as exc:
+        except (UserError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.filename is None:
+                raise
             if getattr(args, "verbose", False):
                 logger.exception("%s failed", args.command)
-            print(f"drn {args.command}: error: {exc}", file=sys.stderr)
+            message = one_line(exc) if isinstance(exc, UserError) else f"{exc.filename}: {describe_failure(exc)}"
+            print(f"drn {args.command}: error: {message}", file=sys.stderr)
             return USER_ERROR
 
     return wrapper

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from drn.cli.common import report_errors
+from drn.cli.common import positive_int, report_errors
 
 
 def add_parser(sub):
@@ -13,8 +13,8 @@ def add_parser(sub):
                                    "evaluate on its test split, and write metrics, predictions and a plot.")
     p.add_argument("--out", default="drn_demo", help="output folder (default: drn_demo)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous demo in --out")
-    p.add_argument("--threads", type=int, help="CPU threads (default 1: faster for this small model)")
-    p.add_argument("--videos", type=int, help="training videos (default 400; val and test get a quarter each)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default 1: faster for this small model)")
+    p.add_argument("--videos", type=positive_int, help="training videos (default 400; val and test get a quarter each)")
     p.add_argument("--epochs", type=int, nargs=3, metavar=("S1", "S2", "S3"), help="epochs per stage (default 6 2 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -26,7 +26,11 @@ def run(args) -> int:
     from drn.engine.protocol import describe as describe_protocol
 
     settings = DemoSettings()
-    if args.videos:
+    if args.epochs and (min(args.epochs) < 0 or sum(args.epochs) == 0):
+        from drn.config import ConfigError
+
+        raise ConfigError(f"--epochs must be 3 integers >= 0, not all 0, got {' '.join(map(str, args.epochs))}")
+    if args.videos is not None:
         settings.train_videos, settings.eval_videos = args.videos, max(1, args.videos // 4)
     if args.epochs:
         settings.epochs = tuple(args.epochs)

@@ -4,8 +4,17 @@ ranked segments of one video for free-text queries, as JSON."""
 from __future__ import annotations
 
 import json
+import logging
+import math
 
-from drn.cli.common import USER_ERROR, add_overrides, report_errors
+from drn.cli.common import add_overrides, add_threads, report_errors
+from drn.errors import UserError
+
+logger = logging.getLogger("drn")
+
+
+class ArgumentError(UserError, ValueError):
+    """A command-line value the command cannot use."""
 
 
 def add_parser(sub):
@@ -21,43 +30,73 @@ def add_parser(sub):
     p.add_argument("--duration", type=float, help="video length in seconds")
     p.add_argument("--gt", nargs=2, type=float, action="append", metavar=("START", "END"),
                    help="ground truth of each query, in order, for the plot; seconds (fractions without --duration)")
-    p.add_argument("--plot", help="also draw the timelines over the matching and IoU scores to this image")
+    p.add_argument("--plot", help="also draw the timelines over the matching and IoU scores to this image "
+                                  "(.png, .pdf, .svg, ...)")
     add_overrides(p)
+    add_threads(p, "default: the idle cores")
     return p
+
+
+def check_arguments(args) -> None:
+    """Everything about the arguments that can be wrong, before the model is loaded."""
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
+        raise ArgumentError(f"--duration must be a finite number of seconds > 0, got {args.duration}")
+    if args.gt and len(args.gt) != len(args.query):
+        raise ArgumentError(f"give one --gt per --query ({len(args.query)}), got {len(args.gt)}")
+    for start, end in args.gt or ():
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise ArgumentError(f"--gt {start} {end}: expected finite times")
+    if args.plot:
+        from drn.plot import check_plot_path
+
+        check_plot_path(args.plot, "--plot")
+
+
+def checked_ground_truth(gt: list[list[float]] | None, span: float, unit: str) -> list[list[float]]:
+    """The --gt pairs as the plot draws them: a reversed pair is swapped and a pair outside
+    [0, span] is clipped to it, each with a warning."""
+    out = []
+    for i, (start, end) in enumerate(gt or (), start=1):
+        if start > end:
+            logger.warning("--gt %d: start %g is after end %g; drawn swapped", i, start, end)
+            start, end = end, start
+        if start < 0 or end > span:
+            logger.warning("--gt %d: [%g, %g] reaches outside the video [0, %g] %s; drawn clipped to it", i, start, end,
+                           span, unit)
+            start, end = min(max(start, 0.0), span), min(max(end, 0.0), span)
+        out.append([start, end])
+    return out
 
 
 @report_errors
 def run(args) -> int:
-    import sys
+    from drn.engine.evaluate import explain_empty_rankings
+    from drn.engine.threads import set_threads
+    from drn.inference import Grounder, load_video_features
 
-    from drn.inference import Grounder, QueryError, load_video_features
-
-    if args.duration is not None and not args.duration > 0:
-        print(f"drn predict: error: --duration must be > 0 seconds, got {args.duration}", file=sys.stderr)
-        return USER_ERROR
-    if args.gt and len(args.gt) != len(args.query):
-        print(f"drn predict: error: give one --gt per --query ({len(args.query)}), got {len(args.gt)}",
-              file=sys.stderr)
-        return USER_ERROR
-    try:
-        grounder = Grounder(args.checkpoint, args.overrides)
-        features = load_video_features(args.features, args.vid)
-        results = grounder.ground(features, args.query, args.duration)
-    except (QueryError, ValueError) as exc:
-        print(f"drn predict: error: {exc}", file=sys.stderr)
-        return USER_ERROR
+    check_arguments(args)
+    set_threads(args.threads)
     unit = "seconds" if args.duration is not None else "fraction of the video"
+    span = args.duration or 1.0
+    gt = checked_ground_truth(args.gt, span, unit)
+    grounder = Grounder(args.checkpoint, args.overrides)
+    features = load_video_features(args.features, args.vid)
+    results = grounder.ground(features, args.query, args.duration)
+    explain_empty_rankings(results, grounder.config.score_threshold)
     output = {"checkpoint": args.checkpoint, "features": args.features, "duration": args.duration, "unit": unit,
               "plot": args.plot, "results": [{"query": r["query"], "pred_relevant_windows": r["pred_relevant_windows"]}
-                          for r in results]}
+                                             for r in results]}
     if args.plot:
+        from pathlib import Path
+
         from drn.plot import plot_grounding
 
         for i, result in enumerate(results):
-            result["duration"] = args.duration or 1.0
-            if args.gt:
-                result["relevant_windows"] = [args.gt[i]]
-        plot_grounding(results, args.plot, unit="s" if args.duration else "fraction")
+            result["duration"] = span
+            if gt:
+                result["relevant_windows"] = [gt[i]]
+        title = f"drn predict: {Path(args.features).name}" + (f" [{args.vid}]" if args.vid else "")
+        plot_grounding(results, args.plot, unit="s" if args.duration else "fraction of the video", title=title)
     print(_format(output))
     return 0
 

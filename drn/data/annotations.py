@@ -13,8 +13,9 @@ from os import PathLike
 from drn.data.activitynet import read_activitynet_captions
 from drn.data.charades import DurationSource, read_charades_sta
 from drn.data.jsonl import read_jsonl_annotations
-from drn.data.query import Query, QuirkReport
+from drn.data.query import AnnotationFormatError, Query, QuirkReport
 from drn.data.tacos import read_tacos
+from drn.errors import reading
 
 # Accepted `format` names -> canonical name.
 FORMAT_ALIASES = {
@@ -60,7 +61,9 @@ def read_annotations(
                 f"{path}: Charades-STA annotations need durations (the Charades CSVs, a JSON "
                 "{video: seconds} or a mapping)"
             )
-        return read_charades_sta(path, durations)
+        with reading(path, "Charades-STA annotations ('VIDEO_ID START END##sentence' lines)", AnnotationFormatError):
+            return read_charades_sta(path, durations)
     if durations is not None:
         raise ValueError(f"{path}: {name} files carry their own durations; pass durations=None")
-    return _JSON_READERS[name](path)
+    with reading(path, f"{name} annotations (a JSON object {{video_id: record}})", AnnotationFormatError):
+        return _JSON_READERS[name](path)

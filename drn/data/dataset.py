@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from drn.data.annotations import read_annotations
 from drn.data.charades import DurationSource
@@ -51,7 +52,11 @@ class GroundingDataset(Dataset):
             one when None. Available as `self.quirks`.
         text_features: precomputed query features (`TextFeatures`, `qidQID.npz` files): items
             then carry them as "words" instead of word ids, and `vocab` is not used.
+        show_progress: a progress bar while every video's features are read once up front.
 
+    Every video is read once when the dataset is built (`FeatureSource.inspect`), so a malformed
+    feature file stops a run before it writes anything, and a video whose features hold NaN or
+    infinite values is skipped (quirk `nonfinite_features`) rather than met mid-training.
     `self.queries` holds the kept queries, in order; item i is `self.queries[i]`.
     """
 
@@ -65,6 +70,7 @@ class GroundingDataset(Dataset):
         feature_dim: int | None = None,
         quirks: QuirkReport | None = None,
         text_features: TextFeatures | None = None,
+        show_progress: bool = False,
     ):
         if num_clips < 1:
             raise ValueError(f"num_clips must be >= 1, got {num_clips}")
@@ -89,16 +95,31 @@ class GroundingDataset(Dataset):
         if quirks is None:
             quirks = QuirkReport(source="dataset", total=len(queries))
         self.quirks = quirks
-        self.queries, self._word_ids = self._keep_usable(queries)
+        self.queries, self._word_ids = self._keep_usable(queries, show_progress)
 
-    def _keep_usable(self, queries: Sequence[Query]) -> tuple[list[Query], list[list[int]]]:
+    def _nonfinite_videos(self, queries: Sequence[Query], show_progress: bool) -> set[str]:
+        """Read every video of `queries` once; the ids of those with NaN/inf features (warned)."""
+        vids = list(dict.fromkeys(query.vid for query in queries if query.vid in self.source))
+        bad = [vid for vid in tqdm(vids, desc="checking features", unit="video", leave=False, dynamic_ncols=True,
+                                   disable=not show_progress) if self.source.inspect(vid).nonfinite]
+        if bad:
+            more = f" and {len(bad) - MAX_EXAMPLES} more" if len(bad) > MAX_EXAMPLES else ""
+            logger.warning("%d of %d videos have NaN or infinite feature values and are skipped: %s%s", len(bad),
+                           len(vids), ", ".join(self.source.describe(vid) for vid in bad[:MAX_EXAMPLES]), more)
+        return set(bad)
+
+    def _keep_usable(self, queries: Sequence[Query], show_progress: bool) -> tuple[list[Query], list[list[int]]]:
         kept, word_ids = [], []
         missing_vids: dict[str, None] = {}  # insertion-ordered set
         skipped_for_features = 0
+        nonfinite = self._nonfinite_videos(queries, show_progress)
         for query in queries:
             if query.vid not in self.source:
                 missing_vids[query.vid] = None
                 skipped_for_features += 1
+                continue
+            if query.vid in nonfinite:
+                self.quirks.add("nonfinite_features", query.qid)
                 continue
             if self.text_features is not None:
                 if query.qid not in self.text_features:
@@ -111,6 +132,8 @@ class GroundingDataset(Dataset):
             if all(i == self.vocab.unk_id for i in ids):  # also true for an empty sentence
                 self.quirks.add("no_known_words", query.qid)
                 continue
+            if self.vocab.unk_id in ids:
+                self.quirks.add("unknown_words", query.qid)
             kept.append(query)
             word_ids.append(ids)
         if missing_vids:
@@ -203,6 +226,7 @@ def build_dataset(
     pooling: str = "mean",
     feature_dim: int | None = None,
     text_features: TextFeatures | None = None,
+    show_progress: bool = False,
 ) -> GroundingDataset:
     """Read one annotation split and pair it with its features; logs the quirk report once.
 
@@ -215,7 +239,7 @@ def build_dataset(
         vocab: a `Vocabulary`, a word2id / saved vocabulary JSON, or None to build one from this
             split's sentences (do that for the training split only, then save it and pass it to
             the others); the result is `dataset.vocab`.
-        num_clips, pooling, feature_dim, text_features: see `GroundingDataset`.
+        num_clips, pooling, feature_dim, text_features, show_progress: see `GroundingDataset`.
     """
     queries, quirks = read_annotations(format, annotation_path, durations)
     if vocab is None:
@@ -223,6 +247,6 @@ def build_dataset(
     elif not isinstance(vocab, Vocabulary):
         vocab = Vocabulary.load(Path(vocab))
     dataset = GroundingDataset(queries, features, vocab, num_clips, pooling, feature_dim, quirks=quirks,
-                               text_features=text_features)
+                               text_features=text_features, show_progress=show_progress)
     quirks.log(logger)
     return dataset

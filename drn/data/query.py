@@ -38,7 +38,9 @@ QUIRK_DESCRIPTIONS = {
     "end_after_duration": "end after the video duration, clipped",
     "empty_after_clipping": "dropped, empty after clipping to the duration",
     "missing_features": "skipped, no feature file for the video",
+    "nonfinite_features": "skipped, the video's features hold NaN or infinite values",
     "no_known_words": "skipped, no in-vocabulary word in the sentence",
+    "unknown_words": "kept, with words outside the vocabulary (read as the unknown word)",
     # JSONL (QVHighlights / lighthouse) only; window quirks above count windows there, not queries.
     "no_windows": "dropped, no usable relevant window",
     "duplicate_qid": "dropped, qid seen before in the file",
@@ -190,11 +192,17 @@ def load_json_videos(path: Path, required: tuple[str, ...]) -> dict[str, dict]:
         missing = [key for key in required if not isinstance(record, dict) or key not in record]
         if missing:
             raise AnnotationFormatError(f"{path}: video {vid!r} lacks {missing}")
+        if not isinstance(record["timestamps"], list) or not isinstance(record["sentences"], list):
+            raise AnnotationFormatError(f"{path}: video {vid!r}: timestamps and sentences must be lists")
         if len(record["timestamps"]) != len(record["sentences"]):
             raise AnnotationFormatError(
                 f"{path}: video {vid!r} has {len(record['timestamps'])} timestamps "
                 f"but {len(record['sentences'])} sentences"
             )
+        for index, sentence in enumerate(record["sentences"]):
+            if not isinstance(sentence, str):
+                raise AnnotationFormatError(
+                    f"{path}: video {vid!r} sentence {index} is {sentence!r}, expected a string")
         for index, segment in enumerate(record["timestamps"]):
             if not isinstance(segment, (list, tuple)) or len(segment) != 2:
                 raise AnnotationFormatError(

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 
 import torch
 from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
 
 from drn.data import GroundingDataset, collate
 from drn.engine.distributed import all_gather_objects, get_rank, get_world_size
@@ -31,6 +33,8 @@ from drn.metrics.qvhighlights import qvhighlights_metrics
 from drn.model import DRN, DRNConfig
 from drn.model.postprocess import postprocess_per_nms
 from drn.model.saliency import clip_saliency, to_native_clips
+
+logger = logging.getLogger(__name__)
 
 # Rounding of the rows: 0.1 ms and 1e-6 are far below what any metric resolves.
 SECONDS_DECIMALS = 4
@@ -98,10 +102,11 @@ def ground_truth_rows(dataset: GroundingDataset) -> list[dict]:
 
 @torch.no_grad()
 def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device, eval_cfg: dict, *,
-                    use_iou: bool, amp: bool = False, num_workers: int = 0) -> list[dict]:
+                    use_iou: bool, amp: bool = False, num_workers: int = 0, show_progress: bool = False) -> list[dict]:
     """Prediction rows for every query of `dataset`, in dataset order (all ranks' shares gathered).
 
     `use_iou`: score with sqrt(p_match * p_iou) (after stage 2) or p_match alone (after stage 1).
+    `show_progress`: a progress bar over the batches (rank 0 only).
     """
     config = inference_config(model.config, eval_cfg)
     per_iou = nms_thresholds_per_iou(eval_cfg["protocol"])
@@ -114,7 +119,9 @@ def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device,
     model.eval()
     rows: list[tuple[int, dict]] = []
     position = 0
-    for batch in loader:
+    bar = tqdm(loader, desc="evaluating", unit="batch", leave=False, dynamic_ncols=True,
+               disable=not show_progress or rank != 0)
+    for batch in bar:
         with autocast(device, amp):
             output = model(batch["features"].to(device), batch["words"].to(device), batch["lengths"].to(device))
         ranked, *ranked_per_iou = postprocess_per_nms(output, batch["duration"], config, thresholds, use_iou=use_iou)
@@ -136,9 +143,11 @@ def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device,
 
 
 def evaluate(model: DRN, dataset: GroundingDataset, device: torch.device, eval_cfg: dict, *, use_iou: bool,
-             amp: bool = False, num_workers: int = 0) -> tuple[dict[str, float], list[dict]]:
+             amp: bool = False, num_workers: int = 0, show_progress: bool = False
+             ) -> tuple[dict[str, float], list[dict]]:
     """(metrics in percent, prediction rows) of `model` on `dataset`; see `predict_dataset`."""
-    rows = predict_dataset(model, dataset, device, eval_cfg, use_iou=use_iou, amp=amp, num_workers=num_workers)
+    rows = predict_dataset(model, dataset, device, eval_cfg, use_iou=use_iou, amp=amp, num_workers=num_workers,
+                           show_progress=show_progress)
     return metrics_from_rows(rows), rows
 
 
@@ -147,3 +156,15 @@ def qvhighlights_scores(rows: list[dict], dataset: GroundingDataset) -> dict[str
     the rows carry pred_saliency_scores and the dataset saliency annotations), keyed as the
     official evaluator's brief block ("MR-full-R1@0.5", "MR-full-mAP", "HL-min-VeryGood-mAP", ...)."""
     return qvhighlights_metrics(rows, ground_truth_rows(dataset))
+
+
+def explain_empty_rankings(rows: list[dict], score_threshold: float) -> int:
+    """Warn when queries got no segment at all (no location's matching probability passed
+    `model.score_threshold`: an untrained or diverged model, or features unlike its training
+    ones); returns how many."""
+    empty = sum(1 for row in rows if not row["pred_relevant_windows"])
+    if empty:
+        logger.warning("%d of %d queries have no predicted segment: no location's matching probability is above "
+                       "model.score_threshold=%g (an undertrained model, or features unlike its training features); "
+                       "they count as misses", empty, len(rows), score_threshold)
+    return empty

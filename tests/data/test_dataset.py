@@ -79,11 +79,10 @@ def test_collate_pads_words_and_stacks(tmp_path, write_npy_features):
     assert batch["query"] == ["the person sits", "A person opens the door."]
 
 
-def test_feature_dim_mismatch_surfaces_on_load(tmp_path, write_npy_features):
+def test_feature_dim_mismatch_surfaces_when_the_dataset_is_built(tmp_path, write_npy_features):
     write_npy_features(tmp_path, {"v1": (20, 6), "v2": (5, 6)})
-    dataset = GroundingDataset(_queries(), tmp_path, VOCAB, num_clips=8, feature_dim=1024)
     with pytest.raises(ValueError, match=r"v1\.npy: expected feature dimension 1024, got 6"):
-        dataset[0]
+        GroundingDataset(_queries(), tmp_path, VOCAB, num_clips=8, feature_dim=1024)
 
 
 class _WorkerProbe(Dataset):
