@@ -47,6 +47,10 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+# `data` keys that name a folder (features may also be one HDF5 file).
+FOLDER_KEYS = ("features", "text_features")
+
+
 def _existing(cfg: dict, key: str) -> Path:
     value = cfg["data"][key]
     if value is None:
@@ -56,7 +60,7 @@ def _existing(cfg: dict, key: str) -> Path:
     path = Path(value)
     if not path.exists():
         raise ConfigError(f"data.{key}: {path} does not exist")
-    if key != "features" and not path.is_file():
+    if key not in FOLDER_KEYS and not path.is_file():
         raise ConfigError(f"data.{key}: {path} is a folder; expected a file")
     return path
 
