@@ -56,7 +56,8 @@ DURATION_RANGE = (8.0, 14.0)  # seconds
 EVENT_LENGTH_RANGE = (2.0, 5.0)  # seconds
 EVENTS_PER_VIDEO = (2, 3)  # inclusive
 MIN_GAP = 0.6  # seconds of empty stage around every event
-BACKGROUND = (60, 60, 60)
+BACKGROUND = (30, 30, 30)
+OBJECT_HALF_SIZE = 0.24  # of the frame side: large objects dominate the backbone's pooled features
 RELATION_PROBABILITY = 0.3
 
 
@@ -105,24 +106,26 @@ def sample_events(rng: np.random.Generator, duration: float) -> list[Event]:
     return events
 
 
-def sentence(rng: np.random.Generator, events: list[Event], index: int) -> str:
-    """A sentence naming event `index`; sometimes related to the event just before or after."""
+def sentences(rng: np.random.Generator, events: list[Event], index: int, count: int) -> list[str]:
+    """`count` (1 or 2) sentences naming event `index`: one plain ("a red square moves left"), one
+    related to the event just before or after ("... before the blue circle grows"); with count 1,
+    the related form with probability RELATION_PROBABILITY."""
     event = events[index]
-    article = ("a", "the")[int(rng.integers(2))]
-    text = f"{article} {event.colour} {event.shape} {event.predicate()}"
+    plain = f"{('a', 'the')[int(rng.integers(2))]} {event.colour} {event.shape} {event.predicate()}"
     neighbours = [("before", index + 1)] if index + 1 < len(events) else []
     if index > 0:
         neighbours.append(("after", index - 1))
-    if neighbours and rng.random() < RELATION_PROBABILITY:
-        word, other = neighbours[int(rng.integers(len(neighbours)))]
-        text += f" {word} the {events[other].colour} {events[other].shape} {events[other].predicate()}"
-    return text + "."
+    word, other = neighbours[int(rng.integers(len(neighbours)))]  # every video has >= 2 events
+    related = f"{plain} {word} the {events[other].colour} {events[other].shape} {events[other].predicate()}"
+    if count == 1:
+        return [(related if rng.random() < RELATION_PROBABILITY else plain) + "."]
+    return [plain + ".", related + "."]
 
 
 def _object_state(event: Event, progress: float, rng_offset: np.ndarray) -> tuple[float, float, float, tuple]:
     """(centre x, centre y, half size) in pixels and the RGB colour at `progress` in [0, 1]."""
     cx, cy = FRAME_SIZE / 2 + rng_offset[0], FRAME_SIZE / 2 + rng_offset[1]
-    half = FRAME_SIZE * 0.16
+    half = FRAME_SIZE * OBJECT_HALF_SIZE
     travel = FRAME_SIZE * 0.55 * (progress - 0.5)
     if event.action == "moves_left":
         cx -= travel
@@ -183,9 +186,11 @@ def write_video(path: Path, events: list[Event], duration: float, rng: np.random
 
 
 def make_synthetic_video_dataset(root: str | PathLike, num_videos_train: int = 60, num_videos_val: int = 12,
-                                 num_videos_test: int = 20, seed: int = 0) -> dict[str, Path]:
+                                 num_videos_test: int = 20, seed: int = 0, queries_per_event: int = 2
+                                 ) -> dict[str, Path]:
     """Write the synthetic video world under `root` (created if needed).
 
+    `queries_per_event` (1 or 2): sentences per event (two: a plain and a related one).
     Same arguments -> the same annotations, durations and frames. Each split draws from its own
     stream seeded by (seed, split), so the test videos do not change with `num_videos_train`.
 
@@ -193,6 +198,8 @@ def make_synthetic_video_dataset(root: str | PathLike, num_videos_train: int = 6
         {"root", "train", "val", "test", "durations", "videos"}: the paths written (annotation
         files, the `id,length` duration CSV, the folder holding one folder of .mp4 files per split).
     """
+    if queries_per_event not in (1, 2):
+        raise ValueError(f"queries_per_event must be 1 or 2, got {queries_per_event}")
     root = Path(root)
     videos = root / "videos"
     paths = {"root": root, "durations": root / "durations.csv", "videos": videos}
@@ -208,7 +215,8 @@ def make_synthetic_video_dataset(root: str | PathLike, num_videos_train: int = 6
             write_video(videos / split / f"{vid}.mp4", events, duration, rng)
             duration_rows.append((vid, f"{duration:.2f}"))
             for index, event in enumerate(events):
-                lines.append(f"{vid} {event.start:.2f} {event.end:.2f}##{sentence(rng, events, index)}\n")
+                for text in sentences(rng, events, index, queries_per_event):
+                    lines.append(f"{vid} {event.start:.2f} {event.end:.2f}##{text}\n")
         paths[split] = root / f"{split}.txt"
         paths[split].write_text("".join(lines), encoding="utf-8")
     with paths["durations"].open("w", newline="", encoding="utf-8") as f:
