@@ -16,15 +16,14 @@ from pathlib import Path
 
 from drn.cli.common import USER_ERROR
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
-
 
 def add_video_options(p) -> None:
     """The options of the video and batch modes, added to `drn predict`'s parser."""
     p.add_argument("--video", help="a video file: extract its features with the checkpoint's backbone, then rank")
     p.add_argument("--queries", help="a JSONL file of {qid, vid, query[, duration]} lines: predict them all "
                                      "(videos from --features or --videos) and write --out")
-    p.add_argument("--videos", help="with --queries: a folder of video files named VID.mp4 (or .mkv, .webm, ...)")
+    p.add_argument("--videos", help="with --queries: a folder of video files named VID.mp4 (or .mkv, .webm, ...; "
+                                    "searched recursively)")
     p.add_argument("--out", help="with --queries: the predictions file to write (JSON lines, as drn eval writes)")
     p.add_argument("--backbone", help="the backbone the checkpoint's features came from, when it records none")
     p.add_argument("--weights", help="the backbone's weights (default: those the checkpoint records, else "
@@ -82,15 +81,6 @@ def _run_video(args) -> int:
     return 0
 
 
-def _video_files(folder: str) -> dict[str, Path]:
-    from drn.video.errors import VideoError
-
-    root = Path(folder)
-    if not root.is_dir():
-        raise VideoError(f"--videos {folder}: no such folder")
-    return {p.stem: p for p in sorted(root.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()}
-
-
 def _run_queries(args) -> int:
     from drn.data import open_features
     from drn.data.extraction_record import recorded_durations
@@ -125,15 +115,15 @@ def _run_queries(args) -> int:
         def features_of(vid):
             return source[vid], durations.get(vid)
     else:
-        from drn.video.decode import probe
-        from drn.video.errors import VideoError
+        from drn.video import VideoError, find_videos, probe
         from drn.video.ground import extract_for, video_backbone
+        from drn.video.sources import VIDEO_SUFFIXES
 
-        files = _video_files(args.videos)
+        files = find_videos([args.videos])
         for query in queries:
             if query.vid not in files:
                 raise VideoError(f"{query.where}: no video file for {query.vid!r} in {args.videos} "
-                                 f"(expected {query.vid}.mp4 or another of {', '.join(VIDEO_SUFFIXES)})")
+                                 f"(looked for {query.vid} with one of {', '.join(VIDEO_SUFFIXES)})")
         for vid in dict.fromkeys(q.vid for q in queries):
             probe(files[vid])  # a missing stream or an unreadable header fails here, before any work
         video_backbone(grounder, args.backbone, args.weights)

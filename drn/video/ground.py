@@ -10,11 +10,14 @@ before any video is decoded.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
 from drn.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 # Settings that must agree between the checkpoint's record and the backbone used now.
 COMPARED_SETTINGS = ("backbone", "clip_seconds", "frames_per_clip", "frame_size", "dim")
@@ -46,7 +49,17 @@ def resolve_backbone(record: dict | None, feature_dim: int, backbone: str | None
         raise ExtractionMismatchError(
             f"backbone {name!r} gives {dim}-d features but {checkpoint} takes D = {feature_dim}; "
             "use the backbone its training features came from")
-    return name, weights or (record["weights"] if record is not None else "default")
+    return name, weights or (loadable_weights(record["weights"]) if record is not None else "default")
+
+
+def loadable_weights(recorded: str) -> str:
+    """The `load_backbone` weights argument for a recorded weights id: "none" stays, "file:PATH
+    sha256:..." is PATH, a library id ("torchvision:...", "open_clip:...") is "default"."""
+    if recorded == "none":
+        return "none"
+    if recorded.startswith("file:"):
+        return recorded[len("file:"):].rsplit(" sha256:", 1)[0]
+    return "default"
 
 
 def _check_settings(record: dict | None, settings: dict, checkpoint: str) -> None:
@@ -73,7 +86,11 @@ def video_backbone(grounder, backbone: str | None = None, weights: str | None = 
     key = (name, weights)
     if key not in grounder.video_backbones:
         model = load_backbone(name, weights=weights, device=str(grounder.device))
-        _check_settings(grounder.extraction, extraction_settings(model), grounder.checkpoint)
+        settings = extraction_settings(model)
+        _check_settings(grounder.extraction, settings, grounder.checkpoint)
+        if grounder.extraction is not None and settings["weights"] != grounder.extraction.get("weights"):
+            logger.warning("%s was trained on features of weights %s; encoding with %s", grounder.checkpoint,
+                           grounder.extraction.get("weights"), settings["weights"])
         grounder.video_backbones[key] = model
     return grounder.video_backbones[key]
 
