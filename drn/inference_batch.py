@@ -9,7 +9,7 @@ ground truth: {"qid", "vid", "query", "duration", "pred_relevant_windows"}, in i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -94,7 +94,3 @@ def predict_queries(grounder: Grounder, queries: Sequence[PredictionQuery], feat
     bar.close()
     return [row for row in rows if row is not None]
 
-
-def missing_durations(queries: Iterable[PredictionQuery], known: Callable[[str], bool]) -> PredictionQuery | None:
-    """The first query with neither its own duration nor one its video's source knows."""
-    return next((q for q in queries if q.duration is None and not known(q.vid)), None)

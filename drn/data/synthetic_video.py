@@ -1,7 +1,7 @@
 """A seeded synthetic video world rendered to real encoded video files, with sentences that
 describe what is visible, written in the Charades-STA file formats.
 
-Each video (8-14 s, 64x64 pixels, 10 frames per second, H.264 through PyAV) shows a grey stage
+Each video (8-14 s, 64x64 pixels, 10 frames per second, H.264 through PyAV) shows a dark stage
 on which 2-3 coloured objects appear one after the other, each for 2-5 s with empty stage in
 between. While it is visible an object does one thing: it just stays ("a blue circle appears"),
 moves left / right / up / down, grows, shrinks, or turns another colour. The colours of a
@@ -38,16 +38,16 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "purple": (170, 60, 220),
 }
 SHAPES = ("square", "circle")
-# Action -> (sentence predicate, gerund for "before"/"after"); "turns" takes the new colour.
-ACTIONS: dict[str, tuple[str, str]] = {
-    "appears": ("appears", "appearing"),
-    "moves_left": ("moves left", "moving left"),
-    "moves_right": ("moves right", "moving right"),
-    "moves_up": ("moves up", "moving up"),
-    "moves_down": ("moves down", "moving down"),
-    "grows": ("grows", "growing"),
-    "shrinks": ("shrinks", "shrinking"),
-    "turns": ("turns {colour}", "turning {colour}"),
+# Action -> its predicate in a sentence; "turns" takes the new colour.
+ACTIONS: dict[str, str] = {
+    "appears": "appears",
+    "moves_left": "moves left",
+    "moves_right": "moves right",
+    "moves_up": "moves up",
+    "moves_down": "moves down",
+    "grows": "grows",
+    "shrinks": "shrinks",
+    "turns": "turns {colour}",
 }
 
 SPLITS = ("train", "val", "test")
@@ -75,10 +75,7 @@ class Event:
     new_colour: str | None = None  # the colour it turns, for action "turns"
 
     def predicate(self) -> str:
-        return ACTIONS[self.action][0].format(colour=self.new_colour)
-
-    def gerund(self) -> str:
-        return ACTIONS[self.action][1].format(colour=self.new_colour)
+        return ACTIONS[self.action].format(colour=self.new_colour)
 
 
 def sample_events(rng: np.random.Generator, duration: float) -> list[Event]:
