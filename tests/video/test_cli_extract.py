@@ -88,12 +88,13 @@ def _error_cases(videos, tmp_path):
         "other settings": (["--backbone", "tiny", "--out-instead", str(other)],
                            "--out .*other: holds features extracted with other settings \\(backbone 's3d' there"),
         "batch size": (["--backbone", "tiny", "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+        "device": (["--backbone", "tiny", "--device", "tpu"], "--device tpu: expected cpu, cuda, cuda:N or auto"),
         "hdf5 name": (["--backbone", "tiny", "--hdf5", str(tmp_path / "x.npy")], "--hdf5 .*x.npy: expected"),
     }
 
 
 CASES = ["unknown backbone", "missing weights", "weights for tiny", "no videos", "missing input", "out is a file",
-         "other settings", "batch size", "hdf5 name"]
+         "other settings", "batch size", "device", "hdf5 name"]
 
 
 @pytest.mark.parametrize("case", CASES)

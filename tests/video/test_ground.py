@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from drn.video.ground import ExtractionMismatchError, loadable_weights, resolve_backbone
+from drn.video.ground import ExtractionMismatchError, resolve_backbone
 
 TINY_RECORD = {"backbone": "tiny", "weights": "none", "clip_seconds": 1.0, "frames_per_clip": 8, "frame_size": 64,
                "dim": 128, "dtype": "float32"}
 
 
-def test_recorded_backbone_and_weights_are_used():
-    assert resolve_backbone(TINY_RECORD, 128, None, None) == ("tiny", "none")
-    assert resolve_backbone(TINY_RECORD, 128, "tiny", None) == ("tiny", "none")
-    assert resolve_backbone(None, 128, "tiny", None) == ("tiny", "default")
-    assert resolve_backbone({**TINY_RECORD, "backbone": "s3d", "dim": 1024, "weights": "torchvision:S3D"}, 1024, None,
-                            None) == ("s3d", "default")
+def test_recorded_backbone_is_used_and_named_one_when_none_is_recorded():
+    assert resolve_backbone(TINY_RECORD, 128, None) == "tiny"
+    assert resolve_backbone(TINY_RECORD, 128, "tiny") == "tiny"
+    assert resolve_backbone(None, 128, "tiny") == "tiny"
+    assert resolve_backbone({**TINY_RECORD, "backbone": "s3d", "dim": 1024}, 1024, None) == "s3d"
 
 
 @pytest.mark.parametrize("record, dim, backbone, message", [
@@ -27,12 +26,5 @@ def test_recorded_backbone_and_weights_are_used():
 ])
 def test_mismatches_are_one_line_errors(record, dim, backbone, message):
     with pytest.raises(ExtractionMismatchError) as caught:
-        resolve_backbone(record, dim, backbone, None)
+        resolve_backbone(record, dim, backbone)
     assert message in str(caught.value) and "\n" not in str(caught.value)
-
-
-def test_recorded_weights_ids_map_to_load_backbone_arguments():
-    assert loadable_weights("none") == "none"
-    assert loadable_weights("file:/models/s3d.pth sha256:0123456789abcdef") == "/models/s3d.pth"
-    assert loadable_weights("torchvision:S3D_Weights.KINETICS400_V1") == "default"
-    assert loadable_weights("open_clip:ViT-B-32/openai") == "default"
