@@ -60,7 +60,6 @@ def plot_grounding(results: Sequence[dict], path: str | PathLike, unit: str = "s
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
     if not results:
         raise ValueError("plot_grounding needs at least one result")
@@ -75,6 +74,15 @@ def plot_grounding(results: Sequence[dict], path: str | PathLike, unit: str = "s
         scores = fig.add_subplot(grid[2 * i + 1], sharex=timeline)
         _draw_timeline(timeline, result, duration)
         _draw_scores(scores, result.get("dense"), duration, unit)
+    return save_figure(fig, path, title)
+
+
+def save_figure(fig, path: str | PathLike, title: str | None = None) -> Path:
+    """Give `fig` its title and the key of the timelines and score curves, and write it to `path`
+    atomically (the format from its suffix: .png, .pdf, .svg, ...)."""
+    from matplotlib.patches import Patch
+
+    path = check_plot_path(path)
     fig.suptitle(title or "drn: ranked segments per query", fontsize=11)
     key = [Patch(color="tab:green", label="ground truth"),
            Patch(color="tab:red", label=f"predictions #1-#{MAX_SEGMENTS} (score at the bar; rank 1 darkest)")]

@@ -16,6 +16,10 @@ logger = logging.getLogger("drn")
 USER_ERROR = 2
 
 
+class ArgumentError(UserError, ValueError):
+    """A command-line value the command cannot use."""
+
+
 def add_overrides(parser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.batch_size=16 (repeatable; values are YAML)")

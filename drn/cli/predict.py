@@ -1,5 +1,6 @@
 """`drn predict CHECKPOINT --features FILE --query "..." [--query ...] [--duration S] [--plot out.png]`:
-ranked segments of one video for free-text queries, as JSON."""
+ranked segments of one video for free-text queries, as JSON. `--video FILE` and `--queries FILE`
+(video files, batches) are in drn/cli/predict_batch.py."""
 
 from __future__ import annotations
 
@@ -7,14 +8,10 @@ import json
 import logging
 import math
 
-from drn.cli.common import add_overrides, add_threads, report_errors
-from drn.errors import UserError
+from drn.cli.common import ArgumentError, add_overrides, add_threads, report_errors
+from drn.cli.predict_batch import add_video_options, run_video_or_batch, wants_video_or_batch
 
 logger = logging.getLogger("drn")
-
-
-class ArgumentError(UserError, ValueError):
-    """A command-line value the command cannot use."""
 
 
 def add_parser(sub):
@@ -23,10 +20,10 @@ def add_parser(sub):
                                    "[start, end, score] windows, best first, in seconds (fractions of the video "
                                    "when --duration is not given).")
     p.add_argument("checkpoint", help="a checkpoint written by drn train")
-    p.add_argument("--features", required=True, help="the video's [windows, D] features: .npy or .pt; or a "
-                                                    "feature folder / HDF5 file with --vid")
+    p.add_argument("--features", help="the video's [windows, D] features: .npy or .pt; or a "
+                                       "feature folder / HDF5 file with --vid (or with --queries)")
     p.add_argument("--vid", help="video id inside a feature folder or HDF5 file")
-    p.add_argument("--query", action="append", required=True, help="a sentence (repeatable)")
+    p.add_argument("--query", action="append", help="a sentence (repeatable)")
     p.add_argument("--duration", type=float, help="video length in seconds")
     p.add_argument("--gt", nargs=2, type=float, action="append", metavar=("START", "END"),
                    help="ground truth of each query, in order, for the plot; seconds (fractions without --duration)")
@@ -34,6 +31,7 @@ def add_parser(sub):
                                   "(.png, .pdf, .svg, ...)")
     add_overrides(p)
     add_threads(p, "default: the idle cores")
+    add_video_options(p)
     return p
 
 
@@ -46,10 +44,6 @@ def check_arguments(args) -> None:
     for start, end in args.gt or ():
         if not (math.isfinite(start) and math.isfinite(end)):
             raise ArgumentError(f"--gt {start} {end}: expected finite times")
-    if args.plot:
-        from drn.plot import check_plot_path
-
-        check_plot_path(args.plot, "--plot")
 
 
 def checked_ground_truth(gt: list[list[float]] | None, span: float, unit: str) -> list[list[float]]:
@@ -74,6 +68,15 @@ def run(args) -> int:
     from drn.engine.threads import set_threads
     from drn.inference import Grounder, load_video_features
 
+    if args.plot:
+        from drn.plot import check_plot_path
+
+        check_plot_path(args.plot, "--plot")
+    if wants_video_or_batch(args):
+        set_threads(args.threads)
+        return run_video_or_batch(args)
+    if not args.features or not args.query:
+        raise ArgumentError("give --features and --query (or --video FILE --query, or --queries FILE)")
     check_arguments(args)
     set_threads(args.threads)
     unit = "seconds" if args.duration is not None else "fraction of the video"

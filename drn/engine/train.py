@@ -43,6 +43,7 @@ from drn.engine.checkpoint import (check_compatible, load_checkpoint, load_model
                             set_rng_state)
 from drn.config import dump
 from drn.data import Vocabulary, collate
+from drn.data.extraction_record import extraction_settings_of
 from drn.engine.evaluate import autocast, evaluate, explain_empty_rankings, qvhighlights_scores
 from drn.engine.experiment import (build_model, build_split, load_vocabulary, open_feature_source, resolve_device,
                                    seed_everything)
@@ -337,6 +338,7 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, overwr
     seed_everything(seed)
 
     source = open_feature_source(cfg)
+    extraction = extraction_settings_of(cfg["data"]["features"])  # None unless drn extract wrote them
     vocab = Vocabulary(state["vocab"]["word2id"]) if state else None
     if vocab is None and cfg["data"]["vocab"] is not None:
         vocab = load_vocabulary(cfg)
@@ -430,6 +432,7 @@ def _run_schedule(cfg, state, model, vocab, device, main, seed, train_set, val_s
                 "stage": stage, "epoch": epoch + 1, "epochs_done": index + 1, "global_step": global_step,
                 "rng": rng_state(), "config": cfg, "vocab": {"word2id": vocab.word2id},
                 "metrics": {"split": eval_split, **metrics}, "best": best, "log": list(history),
+                "extraction": extraction,
             }
             if main:
                 # best before last: a crash in between repeats this epoch and rewrites both.
