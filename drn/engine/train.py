@@ -338,7 +338,6 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, overwr
     seed_everything(seed)
 
     source = open_feature_source(cfg)
-    extraction = extraction_settings_of(cfg["data"]["features"])  # None unless drn extract wrote them
     vocab = Vocabulary(state["vocab"]["word2id"]) if state else None
     if vocab is None and cfg["data"]["vocab"] is not None:
         vocab = load_vocabulary(cfg)
@@ -368,6 +367,7 @@ def _run_schedule(cfg, state, model, vocab, device, main, seed, train_set, val_s
     """The epochs of `schedule(train.epochs)` from the checkpoint `state` on (all of them when
     None), then the test evaluation of the chosen checkpoint."""
     plan = schedule(cfg["train"]["epochs"])
+    extraction = extraction_settings_of(cfg["data"]["features"])  # None unless drn extract wrote them
     start = state["epochs_done"] if state else 0
     global_step = state["global_step"] if state else 0
     best = state["best"] if state else None
