@@ -81,7 +81,13 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
     loopback host accepts only loopback Host headers (no DNS-rebinding from a web page)."""
     model = model or ServeModel(settings)
     upload_dir = Path(tempfile.mkdtemp(prefix="drn-serve-uploads-"))
-    library = Library(settings.videos, settings.features, upload_dir, settings.keep_uploads)
+    try:
+        library = Library(settings.videos, settings.features, upload_dir, settings.keep_uploads)
+        if library.features_settings is not None:
+            model.check_features_folder(library.features_root, library.features_settings)
+    except BaseException:
+        shutil.rmtree(upload_dir, ignore_errors=True)
+        raise
     jobs = JobQueue(settings.max_pending_jobs)
     thumbnails = Thumbnails()
 
@@ -228,6 +234,7 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
 
     @app.post("/api/uploads", status_code=202)
     async def upload_video(request: Request):
+        model.require_extractor()  # before a byte is stored
         async with contextlib.aclosing(_FormCloser(await read_form(request))) as form:
             entry = await run_in_threadpool(store_upload, upload_in(form.form))
         job = await run_in_threadpool(start, entry)
@@ -249,6 +256,7 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
     async def predict(request: Request):
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
+            model.require_extractor()
             async with contextlib.aclosing(_FormCloser(await read_form(request))) as form:
                 queries = check_queries(form.form.getlist("query"))
                 dense = form.form.get("dense") in ("1", "true")

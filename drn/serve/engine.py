@@ -100,6 +100,17 @@ class ServeModel:
     def can_extract(self) -> bool:
         return self.extraction is not None
 
+    def check_features_folder(self, folder: Path, settings: dict) -> None:
+        """A --features folder whose features the model cannot take is refused at the start."""
+        dim = settings.get("dim")
+        if dim is not None and int(dim) != self.feature_dim:
+            raise ServeError(f"--features {folder}: its features are {dim}-d ({settings.get('backbone')}), the "
+                             f"checkpoint's model takes D = {self.feature_dim}")
+        recorded = (self.extraction or {}).get("backbone")
+        if recorded is not None and settings.get("backbone") not in (None, recorded):
+            raise ServeError(f"--features {folder}: extracted with backbone {settings.get('backbone')!r}, the "
+                             f"checkpoint was trained on {recorded!r} features")
+
     def require_extractor(self) -> None:
         if not self.can_extract:
             raise NoExtractorError("this checkpoint does not record how its features were extracted, so it cannot "
@@ -171,7 +182,7 @@ class ServeModel:
             results = self.grounder.ground(video.features, list(queries), video.duration)
         rows = []
         for i, result in enumerate(results):
-            row = {"qid": i, "vid": vid, "query": result["query"], "duration": round(video.duration, 4),
+            row = {"qid": f"{vid}#{i}", "vid": vid, "query": result["query"], "duration": round(video.duration, 4),
                    "pred_relevant_windows": result["pred_relevant_windows"]}
             if dense:
                 row["dense"] = result["dense"]

@@ -83,17 +83,25 @@ def scan_videos(root: Path) -> dict[str, Entry]:
     return entries
 
 
-def scan_features(root: Path, videos_root: Path | None) -> dict[str, Entry]:
-    """The videos of a `drn extract` folder (extract.json + VID.npy), by id. A video whose
-    extract.json `source` lies inside `videos_root` is playable."""
-    root = root.resolve()
+def read_features_index(root: Path) -> dict:
+    """The extract.json of a --features folder; `ServeError` when it is missing or not one."""
     index = root / "extract.json"
     try:
-        listing = json.loads(index.read_text(encoding="utf-8"))["videos"]
+        record = json.loads(index.read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or not isinstance(record["videos"], dict):
+            raise TypeError("no 'videos' mapping")
     except FileNotFoundError:
         raise ServeError(f"--features {root}: no extract.json (expected a folder written by drn extract)") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise ServeError(f"--features {index}: not a drn extract index ({exc.__class__.__name__}: {exc})") from None
+    return record
+
+
+def scan_features(root: Path, videos_root: Path | None) -> dict[str, Entry]:
+    """The videos of a `drn extract` folder (extract.json + VID.npy), by id. A video whose
+    extract.json `source` lies inside `videos_root` is playable."""
+    root = root.resolve()
+    listing = read_features_index(root)["videos"]
     entries: dict[str, Entry] = {}
     skipped = 0
     for vid, info in sorted(listing.items()):
@@ -105,10 +113,14 @@ def scan_features(root: Path, videos_root: Path | None) -> dict[str, Entry]:
         video = None
         if source and videos_root is not None:
             candidate = Path(source) if Path(source).is_absolute() else root / source
-            video = candidate.resolve() if candidate.is_file() and _inside(candidate, videos_root.resolve()) else None
+            video = candidate.resolve() if candidate.is_file() and _inside(candidate, videos_root) else None
+        try:
+            duration = float(info["duration"])
+        except (KeyError, TypeError, ValueError):
+            skipped += 1
+            continue
         entry_id = "f" + _short_hash(vid)
-        entries[entry_id] = Entry(entry_id, vid, "features", video=video, features=path,
-                                  duration=float(info["duration"]))
+        entries[entry_id] = Entry(entry_id, vid, "features", video=video, features=path, duration=duration)
     if skipped:
         logger.warning("%s: %d video(s) of extract.json have no readable VID.npy in the folder (or an unsafe name); "
                        "skipped", root, skipped)
@@ -124,6 +136,8 @@ class Library:
     def __init__(self, videos: Path | None, features: Path | None, upload_dir: Path, keep_uploads: int):
         self.videos_root = videos.resolve() if videos else None
         self.features_root = features.resolve() if features else None
+        self.features_settings = ({k: v for k, v in read_features_index(self.features_root).items() if k != "videos"}
+                                  if self.features_root else None)
         self.upload_dir = upload_dir
         self.keep_uploads = keep_uploads
         self._lock = threading.Lock()
