@@ -63,9 +63,13 @@ def bind(host: str, port: int) -> socket.socket:
 def run(args) -> int:
     from pathlib import Path
 
-    import uvicorn
+    try:
+        import uvicorn
 
-    from drn.serve import ServeSettings, create_app
+        from drn.serve import ServeSettings, create_app
+    except ImportError as exc:
+        raise UserError(f"drn serve needs FastAPI, uvicorn, python-multipart and PyAV ({exc}); "
+                        "pip install 'drn[serve]'") from None
 
     settings = ServeSettings(checkpoint=Path(args.checkpoint), videos=Path(args.videos) if args.videos else None,
                              features=Path(args.features) if args.features else None,

@@ -18,10 +18,12 @@ TINY_MODEL = {"feature_dim": 16, "embedding_dim": 8, "lstm_hidden": 8, "attentio
               "level_channels": [8, 16, 16], "fpn_channels": 16}
 
 
-def random_checkpoint(path: Path, feature_dim: int = 16, seed: int = 0, extra: dict | None = None) -> Path:
-    """A random-init tiny DRN whose matching head is spread out (bias 0, weights x3000), so scores
+def random_checkpoint(path: Path, feature_dim: int = 16, seed: int = 0, extra: dict | None = None,
+                      model: dict | None = None) -> Path:
+    """A random-init DRN (tiny widths unless `model` gives others) whose matching head is spread out (bias 0, weights x3000), so scores
     differ between locations; model.score_threshold 0 keeps every location. Deterministic in `seed`."""
-    overrides = [f"model.{key}={json.dumps(value)}" for key, value in {**TINY_MODEL, "feature_dim": feature_dim}.items()]
+    widths = {**TINY_MODEL, "feature_dim": feature_dim} if model is None else {**model, "feature_dim": feature_dim}
+    overrides = [f"model.{key}={json.dumps(value)}" for key, value in widths.items()]
     cfg = load_config(None, overrides + ["model.score_threshold=0.0", "train.device=cpu", "eval.top_k=5"])
     vocab = Vocabulary({word: i for i, word in enumerate(WORDS, start=1)})
     torch.manual_seed(seed)

@@ -176,7 +176,12 @@ function curvesChart(dense, duration) {
   const chart = svg("svg", {class: "curves", viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none"});
   const x = (t) => (width * t / duration).toFixed(1);
   const y = (p) => (top + (height - top - bottom) * (1 - p)).toFixed(1);
-  chart.appendChild(svg("line", {x1: 0, x2: width, y1: y(0), y2: y(0), stroke: "#bbb"}));
+  for (const p of [0, 0.5, 1]) {
+    chart.appendChild(svg("line", {x1: 0, x2: width, y1: y(p), y2: y(p), stroke: p ? "#eee" : "#bbb"}));
+    const tick = svg("text", {x: width - 4, y: Number(y(p)) + (p === 1 ? 10 : -2), "text-anchor": "end"});
+    tick.textContent = p.toFixed(1);
+    chart.appendChild(tick);
+  }
   dense.time.forEach((times, level) => {
     const color = LEVEL_COLORS[level % LEVEL_COLORS.length];
     for (const [name, dash] of [["match", ""], ["iou", "6 4"]]) {
