@@ -8,7 +8,7 @@ import logging
 import sys
 
 # name -> module under drn.cli; a module provides add_parser(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("info", "train", "eval", "predict", "demo", "serve")
+SUBCOMMANDS = ("info", "train", "eval", "predict", "demo", "extract", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
