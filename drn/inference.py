@@ -83,9 +83,12 @@ class Grounder:
 
     def __init__(self, checkpoint: str | PathLike, overrides: Sequence[str] = (), device: str | None = None):
         self.model, self.vocab, self.cfg, payload = load_trained_model(checkpoint, overrides, device)
+        self.checkpoint = str(checkpoint)
         self.device = next(self.model.parameters()).device
         self.use_iou = payload["stage"] > 1  # the IoU head is trained from stage 2 on
         self.config = inference_config(self.model.config, self.cfg["eval"])
+        self.extraction: dict | None = payload.get("extraction")  # how its training features were extracted
+        self.video_backbones: dict = {}  # (backbone, weights) -> loaded backbone, for ground_video
 
     def encode(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded word ids [B, L] and lengths [B]; `QueryError` for a query with no known word."""
@@ -139,3 +142,13 @@ class Grounder:
                                       "iou": [p[i].tolist() for p in output.iou_probs]}})
         return results
 
+
+    def ground_video(self, path: str | PathLike, queries: Sequence[str], *, backbone: str | None = None,
+                     weights: str | None = None) -> list[dict]:
+        """Ground every query in a video file: extract its features with the backbone the
+        checkpoint's features came from (`backbone` names it when the checkpoint records none),
+        then rank as `ground`. Returns predictions-file rows {"qid", "vid", "query", "duration",
+        "pred_relevant_windows"} in seconds; see `drn.video.ground.ground_video`."""
+        from drn.video.ground import ground_video
+
+        return ground_video(self, path, queries, backbone=backbone, weights=weights)

@@ -1,11 +1,13 @@
 """`drn predict CHECKPOINT --features FILE --query "..." [--query ...] [--duration S] [--plot out.png]`:
-ranked segments of one video for free-text queries, as JSON."""
+ranked segments of one video for free-text queries, as JSON. `--video FILE` and `--queries FILE`
+(video files, batches) are in drn/cli/predict_batch.py."""
 
 from __future__ import annotations
 
 import json
 
 from drn.cli.common import USER_ERROR, add_overrides, report_errors
+from drn.cli.predict_batch import add_video_options, run_video_or_batch, wants_video_or_batch
 
 
 def add_parser(sub):
@@ -14,15 +16,16 @@ def add_parser(sub):
                                    "[start, end, score] windows, best first, in seconds (fractions of the video "
                                    "when --duration is not given).")
     p.add_argument("checkpoint", help="a checkpoint written by drn train")
-    p.add_argument("--features", required=True, help="the video's [windows, D] features: .npy or .pt; or a "
-                                                    "feature folder / HDF5 file with --vid")
+    p.add_argument("--features", help="the video's [windows, D] features: .npy or .pt; or a "
+                                       "feature folder / HDF5 file with --vid (or with --queries)")
     p.add_argument("--vid", help="video id inside a feature folder or HDF5 file")
-    p.add_argument("--query", action="append", required=True, help="a sentence (repeatable)")
+    p.add_argument("--query", action="append", help="a sentence (repeatable)")
     p.add_argument("--duration", type=float, help="video length in seconds")
     p.add_argument("--gt", nargs=2, type=float, action="append", metavar=("START", "END"),
                    help="ground truth of each query, in order, for the plot; seconds (fractions without --duration)")
     p.add_argument("--plot", help="also draw the timelines over the matching and IoU scores to this image")
     add_overrides(p)
+    add_video_options(p)
     return p
 
 
@@ -32,6 +35,12 @@ def run(args) -> int:
 
     from drn.inference import Grounder, QueryError, load_video_features
 
+    if wants_video_or_batch(args):
+        return run_video_or_batch(args)
+    if not args.features or not args.query:
+        print("drn predict: error: give --features and --query (or --video FILE --query, or --queries FILE)",
+              file=sys.stderr)
+        return USER_ERROR
     if args.duration is not None and not args.duration > 0:
         print(f"drn predict: error: --duration must be > 0 seconds, got {args.duration}", file=sys.stderr)
         return USER_ERROR

@@ -14,6 +14,8 @@ A checkpoint is a dict of plain types and tensors (so `torch.load(weights_only=T
     vocab                {"word2id": {...}}: the vocabulary the embedding rows follow
     metrics              this epoch's evaluation {"split": ..., "R1@0.5": ...}, or None
     best                 {"epochs_done", "value", "metric"} of the best epoch so far, or None
+    extraction           the settings of `drn extract` the training features came from (backbone,
+                         weights, clip_seconds, frames_per_clip, frame_size, dim, dtype), or None
 
 It is written to a temporary file in the same folder, synced, then `os.replace`d over the target,
 so a crash leaves either the old or the new checkpoint, never half of one.

@@ -43,6 +43,7 @@ from drn.engine.checkpoint import (check_compatible, load_checkpoint, load_model
                             set_rng_state)
 from drn.config import dump
 from drn.data import Vocabulary, collate
+from drn.data.extraction_record import extraction_settings_of
 from drn.engine.evaluate import autocast, evaluate
 from drn.engine.experiment import build_model, build_split, open_feature_source, resolve_device, seed_everything
 from drn.engine.io import atomic_write_text, write_json, write_jsonl
@@ -295,6 +296,7 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, show_p
     seed_everything(seed)
 
     source = open_feature_source(cfg)
+    extraction = extraction_settings_of(cfg["data"]["features"])  # None unless drn extract wrote them
     vocab = Vocabulary(state["vocab"]["word2id"]) if state else None
     if vocab is None and cfg["data"]["vocab"] is not None:
         vocab = Vocabulary.load(cfg["data"]["vocab"])
@@ -369,7 +371,7 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, show_p
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "stage": stage, "epoch": epoch + 1, "epochs_done": index + 1, "global_step": global_step,
                 "rng": rng_state(), "config": cfg, "vocab": {"word2id": vocab.word2id},
-                "metrics": {"split": eval_split, **metrics}, "best": best,
+                "metrics": {"split": eval_split, **metrics}, "best": best, "extraction": extraction,
             }
             if main:
                 # best before last: a crash in between repeats this epoch and rewrites both.
