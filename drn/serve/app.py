@@ -140,7 +140,7 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
         key = model.cache_key(model.content_hash(entry.video))
         if model.cache.get(key) is not None:
             return jobs.done(entry.id, key)
-        return jobs.submit(entry.id, key, lambda report: model.extract(entry.video, key, report))
+        return jobs.submit(entry.id, key, lambda report: model.extract(entry.video, key, report, shown=entry.name))
 
     def features_of(entry: Entry):
         if entry.kind == "features":
@@ -148,7 +148,7 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
         job = start(entry)
         if job.future is not None:
             return job.future.result()
-        return model.extract(entry.video, job.key, lambda _: None)  # cached: returns at once
+        return model.extract(entry.video, job.key, lambda _: None, shown=entry.name)  # cached: returns at once
 
     def check_queries(queries) -> list[str]:
         if isinstance(queries, str):
@@ -290,8 +290,6 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
         if not math.isfinite(t) or t < 0:
             raise UploadError(f"t must be a time in seconds >= 0, got {t}")
         data = thumbnails.jpeg(entry.video, min(t, entry.duration or t))
-        if data is None:
-            raise UploadError(f"{entry.name}: no frame at {t:.1f} s", status=404)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     return app

@@ -90,7 +90,8 @@ class ServeModel:
         self._extract_lock = threading.Lock()
         self._hash_lock = threading.Lock()
         self._hashes: dict[tuple, str] = {}
-        self._backbone = None
+        if self.can_extract:
+            self.backbone()  # a backbone that is missing or does not fit stops the start, not the first upload
 
     @property
     def feature_dim(self) -> int:
@@ -146,8 +147,17 @@ class ServeModel:
                             f"[windows, {self.feature_dim}]")
         return VideoFeatures(np.asarray(array, dtype=np.float32), float(entry.duration))
 
-    def extract(self, path: Path, key: tuple, report: Callable[[float], None]) -> VideoFeatures:
-        """Encode a video file as the checkpoint's training features were (cached under `key`)."""
+    def extract(self, path: Path, key: tuple, report: Callable[[float], None], shown: str | None = None) -> VideoFeatures:
+        """Encode a video file as the checkpoint's training features were (cached under `key`).
+        Messages name the file `shown` (a user never learns where the server keeps it)."""
+        try:
+            return self._extract(path, key, report)
+        except UserError as exc:
+            if shown is None:
+                raise
+            raise UserError(str(exc).replace(str(path), shown)) from None
+
+    def _extract(self, path: Path, key: tuple, report: Callable[[float], None]) -> VideoFeatures:
         self.require_extractor()
         hit = self.cache.get(key)
         if hit is not None:
@@ -159,21 +169,20 @@ class ServeModel:
             hit = self.cache.get(key)
             if hit is not None:
                 return hit
-            backbone = self._load_backbone()
-            expected = max(1, math.ceil(probe(path).duration / backbone.spec.clip_seconds))
-            counting = _CountingBackbone(backbone, expected, report)
+            backbone = self.backbone()
+            duration = probe(path).duration or backbone.spec.clip_seconds
+            counting = _CountingBackbone(backbone, max(1, math.ceil(duration / backbone.spec.clip_seconds)), report)
             result = extract_video(path, counting, device=str(self.grounder.device))
             video = VideoFeatures(np.asarray(result.features, dtype=np.float32), float(result.duration))
         self.cache.put(key, video)
         return video
 
-    def _load_backbone(self):
-        if self._backbone is None:
-            from drn.video.backbones import load_backbone
+    def backbone(self):
+        """The backbone the checkpoint's features came from, checked against its record and loaded
+        once (the same one `drn predict --video` uses)."""
+        from drn.video.ground import video_backbone
 
-            self._backbone = load_backbone(self.extraction["backbone"], weights=self.extraction.get("weights", "default"),
-                                           device=str(self.grounder.device))
-        return self._backbone
+        return video_backbone(self.grounder)
 
     def ground(self, video: VideoFeatures, queries: Sequence[str], vid: str, dense: bool = False) -> list[dict]:
         """Predictions-file rows (qid, vid, query, duration, pred_relevant_windows) for each query,

@@ -51,3 +51,25 @@ def make_client(checkpoint, features_dir):
 
 def video_id(client, name: str) -> str:
     return next(v["id"] for v in client.get("/api/videos").json()["videos"] if v["name"] == name)
+
+
+@pytest.fixture(scope="session")
+def video_checkpoint(tmp_path_factory):
+    """A tiny random checkpoint that records `tiny`-backbone extraction settings, so it encodes videos."""
+    from drn.video.backbones import load_backbone
+    from drn.video.extract import extraction_settings
+
+    settings = extraction_settings(load_backbone("tiny"))
+    return random_checkpoint(tmp_path_factory.mktemp("video_checkpoint") / "tiny_video.pt",
+                             feature_dim=settings["dim"], extra={"extraction": settings})
+
+
+def wait_for(client, job: dict, timeout: float = 60.0) -> dict:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while job["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+        job = client.get(f"/api/jobs/{job['id']}").json()
+    return job
