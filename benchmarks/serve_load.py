@@ -2,9 +2,9 @@
 
     PYTHONPATH=. python benchmarks/serve_load.py [--model tiny|default] [--clients 1 4 16] [--rounds 5]
 
-Serves a random-init checkpoint (tiny widths, or DRN's published ones at D = 4096) on a folder of
-pre-extracted features, first checks that every concurrent answer equals the sequential one, then
-prints a Markdown table for benchmarks/RESULTS.md.
+Starts the real `drn serve` (its own process) with a random-init checkpoint (tiny widths, or DRN's
+published ones at D = 4096) on a folder of pre-extracted features, checks that every concurrent
+answer equals the sequential one, then prints a Markdown table for benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -16,17 +16,37 @@ import platform
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drn.serve import ServeSettings, create_app  # noqa: E402
-from drn.serve.load import background_server, run_load  # noqa: E402
+from drn.serve.load import run_load  # noqa: E402
 from tests.serve.checkpoints import features_folder, random_checkpoint  # noqa: E402
+from tests.serve.server import running_server  # noqa: E402
 
 SENTENCES = ["a person opens the door", "someone sits on the sofa", "a person drinks from a cup"]
 DEFAULT_WIDTHS = {"embedding_dim": 300, "lstm_hidden": 512, "attention_dim": 512, "position_dim": 256,
                   "level_channels": [256, 512, 1024], "fpn_channels": 512}
+
+
+def http_floor(url: str, requests: int = 30) -> float:
+    """Median seconds of GET /api/info over one keep-alive connection: what one HTTP round trip
+    costs on this machine now, without the model."""
+    import http.client
+    import statistics
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    took = []
+    for _ in range(requests):
+        began = time.perf_counter()
+        connection.request("GET", "/api/info")
+        connection.getresponse().read()
+        took.append(time.perf_counter() - began)
+    connection.close()
+    return statistics.median(took)
 
 
 def main() -> int:
@@ -40,17 +60,18 @@ def main() -> int:
         tmp = Path(tmp)
         checkpoint = random_checkpoint(tmp / "model.pt", feature_dim=dim, model=widths)
         features = features_folder(tmp / "features", {"kitchen": 30.0, "hall": 12.5}, feature_dim=dim)
-        from fastapi.testclient import TestClient
-
-        client = TestClient(create_app(ServeSettings(checkpoint=checkpoint, features=features)),
-                            base_url="http://127.0.0.1")
-        ids = [v["id"] for v in client.get("/api/videos").json()["videos"]]
-        bodies = [{"video": vid, "queries": [sentence]} for vid in ids for sentence in SENTENCES]
-        reference = {i: {json.dumps(client.post("/api/predict", json=b).json()["predictions"])}
-                     for i, b in enumerate(bodies)}
         rows = []
-        with background_server(client.app) as url:
-            run_load(url, bodies, clients=1, rounds=1)  # warm-up
+        # The real command in its own process: the clients here do not share its interpreter (GIL).
+        with running_server(str(checkpoint), "--features", str(features)) as url:
+            with urllib.request.urlopen(f"{url}/api/videos") as response:
+                ids = [v["id"] for v in json.load(response)["videos"]]
+            bodies = [{"video": vid, "queries": [sentence]} for vid in ids for sentence in SENTENCES]
+            sequential = run_load(url, bodies, clients=1, rounds=1)  # warm-up, and the answers to match
+            reference = dict(sequential.answers)
+            if sequential.failures or any(len(a) != 1 for a in reference.values()):
+                print(f"FAILED alone: {sequential.failures[:3]}", file=sys.stderr)
+                return 1
+            floor = http_floor(url)
             for clients in args.clients:
                 report = run_load(url, bodies, clients=clients, rounds=args.rounds)
                 if report.failures or dict(report.answers) != reference:
@@ -63,6 +84,7 @@ def main() -> int:
           f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, load average {load}, {time.strftime('%Y-%m-%d %H:%M')}\n")
     print("| model | clients | requests | requests/s | p50 ms | p95 ms | failed |\n| --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
+    print(f"\nHTTP round trip without the model (GET /api/info, 1 client, median): {1000 * floor:.1f} ms")
     return 0
 
 
