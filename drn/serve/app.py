@@ -35,7 +35,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from drn.errors import UserError
 from drn.inference import QueryError
-from drn.serve.engine import NoExtractorError, ServeModel
+from drn.serve.engine import NoExtractorError, ServeModel, renamed
 from drn.serve.jobs import BusyError, Job, JobQueue
 from drn.serve.library import Entry, Library
 from drn.serve.settings import ServeSettings
@@ -289,7 +289,10 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
             raise UploadError(f"{entry.name}: only its features are served, not the video", status=404)
         if not math.isfinite(t) or t < 0:
             raise UploadError(f"t must be a time in seconds >= 0, got {t}")
-        data = thumbnails.jpeg(entry.video, min(t, entry.duration or t))
+        try:
+            data = thumbnails.jpeg(entry.video, min(t, entry.duration or t))
+        except UserError as exc:
+            raise renamed(exc, entry.video, entry.name) from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     return app

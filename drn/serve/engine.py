@@ -48,6 +48,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def renamed(exc: UserError, path: Path, shown: str) -> UserError:
+    """`exc` with the server's path of a file replaced by the name its user knows it by."""
+    return UserError(str(exc).replace(str(path), shown))
+
+
 class FeatureCache:
     """A thread-safe LRU map from a cache key to `VideoFeatures`."""
 
@@ -155,7 +160,7 @@ class ServeModel:
         except UserError as exc:
             if shown is None:
                 raise
-            raise UserError(str(exc).replace(str(path), shown)) from None
+            raise renamed(exc, path, shown) from None
 
     def _extract(self, path: Path, key: tuple, report: Callable[[float], None]) -> VideoFeatures:
         self.require_extractor()

@@ -73,6 +73,9 @@ def test_player_file_with_ranges_and_thumbnails(video_client, tmp_path):
 
     assert Image.open(io.BytesIO(thumb.content)).size[1] == 90
     assert video_client.get(f"/api/videos/{entry['id']}/thumbnail", params={"t": "nan"}).status_code == 400
+    not_a_video = video_client.get(f"/api/videos/{video_id(video_client, 'notes.mp4')}/thumbnail", params={"t": 1})
+    assert not_a_video.status_code == 400
+    assert not_a_video.json()["error"].startswith("notes.mp4: cannot read frames")  # its name, not the server's path
 
 
 def test_size_limit_stops_the_upload(make_client, video_checkpoint, tmp_path):
