@@ -169,7 +169,8 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > settings.max_upload_bytes + FORM_OVERHEAD_BYTES:
             raise too_large(int(length), settings.max_upload_bytes)
-        limited = Request(request.scope, limited_receive(request.receive, settings.max_upload_bytes))
+        limited = Request(request.scope, limited_receive(request.receive, settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+                                                         too_large(None, settings.max_upload_bytes)))
         return await limited.form(max_files=1, max_fields=settings.max_queries + 8)
 
     def store_upload(upload: UploadFile) -> Entry:
@@ -199,11 +200,14 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
 
     async def read_json(request: Request) -> dict:
         length = request.headers.get("content-length", "")
+        too_big = UploadError(f"the JSON body is larger than {JSON_BODY_LIMIT // 1024} KiB", status=413)
         if length.isdigit() and int(length) > JSON_BODY_LIMIT:
-            raise UploadError(f"the JSON body is larger than {JSON_BODY_LIMIT // 1024} KiB", status=413)
+            raise too_big
         try:
-            body = await request.json()
-        except ValueError:
+            body = await Request(request.scope, limited_receive(request.receive, JSON_BODY_LIMIT, too_big)).json()
+        except UploadError:
+            raise
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError
             raise UploadError("the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise UploadError('expected a JSON object such as {"video": "ID", "queries": ["..."]}')

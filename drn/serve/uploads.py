@@ -41,9 +41,9 @@ def too_large(size_bytes: int | None, limit_bytes: int) -> UploadError:
                        f"(drn serve --max-upload-mb), got {got}", status=413)
 
 
-def limited_receive(receive, limit_bytes: int):
-    """An ASGI `receive` that raises `too_large` once the body passes `limit_bytes` (+ the form's
-    framing), so an oversized upload stops streaming instead of filling the disk first."""
+def limited_receive(receive, limit_bytes: int, error: UploadError):
+    """An ASGI `receive` that raises `error` once the body passes `limit_bytes`, so an oversized
+    request stops streaming instead of filling memory or disk first."""
     seen = 0
 
     async def wrapped():
@@ -51,8 +51,8 @@ def limited_receive(receive, limit_bytes: int):
         message = await receive()
         if message.get("type") == "http.request":
             seen += len(message.get("body", b""))
-            if seen > limit_bytes + FORM_OVERHEAD_BYTES:
-                raise too_large(None, limit_bytes)
+            if seen > limit_bytes:
+                raise error
         return message
 
     return wrapped

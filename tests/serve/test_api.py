@@ -83,6 +83,9 @@ def test_requests_that_are_not_json_or_forms(make_client):
     assert response.status_code == 400 and response.json()["error"] == "the body is not valid JSON"
     response = client.post("/api/predict", json=["a list"])
     assert response.status_code == 400 and "expected a JSON object" in response.json()["error"]
+    huge = client.post("/api/predict", content=(b"x" * 65536 for _ in range(8)),  # chunked: no Content-Length
+                       headers={"Content-Type": "application/json"})
+    assert huge.status_code == 413 and huge.json()["error"] == "the JSON body is larger than 256 KiB"
 
 
 def test_a_page_on_another_host_name_is_refused(make_client):
