@@ -36,8 +36,8 @@ class UploadError(UserError, ValueError):
 
 
 def too_large(size_bytes: int | None, limit_bytes: int) -> UploadError:
-    got = f"{size_bytes / 2**20:.1f} MiB" if size_bytes is not None else "more than that"
-    return UploadError(f"the video is too large: this server takes uploads up to {limit_bytes / 2**20:.0f} MiB "
+    got = f"{size_bytes / 2**20:.3g} MiB" if size_bytes is not None else "more than that"
+    return UploadError(f"the video is too large: this server takes uploads up to {limit_bytes / 2**20:.3g} MiB "
                        f"(drn serve --max-upload-mb), got {got}", status=413)
 
 

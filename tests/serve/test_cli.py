@@ -30,6 +30,7 @@ def serve_in_process(capsys, *args: str) -> tuple[int, str]:
     return status, capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bad_checkpoint_in_a_subprocess(tmp_path):
     import torch
 
@@ -40,6 +41,7 @@ def test_bad_checkpoint_in_a_subprocess(tmp_path):
     assert result.stdout == ""
 
 
+@pytest.mark.slow
 def test_port_in_use_in_a_subprocess(checkpoint):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

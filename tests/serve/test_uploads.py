@@ -84,7 +84,9 @@ def test_size_limit_stops_the_upload(make_client, video_checkpoint, tmp_path):
     assert video.stat().st_size > 1024
     response = upload(client, video)
     assert response.status_code == 413
-    assert response.json()["error"].startswith("the video is too large: this server takes uploads up to 0 MiB")
+    size = video.stat().st_size / 2**20
+    assert response.json()["error"] == ("the video is too large: this server takes uploads up to 0.001 MiB "
+                                        f"(drn serve --max-upload-mb), got {size:.3g} MiB")
     assert list(client.app.state.library.upload_dir.iterdir()) == []
 
 

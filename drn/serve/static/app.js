@@ -9,6 +9,7 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const POLL_MS = 300;
 let current = null;   // the chosen video: {id, name, kind, playable, duration}
 let stopAt = null;    // seconds where the player pauses after a moment's click
+let limits = null;    // the server's limits, from /api/info
 
 function showError(message) {
   const box = $("error");
@@ -39,7 +40,7 @@ function postJson(path, payload) {
 
 async function loadInfo() {
   const info = await api("/api/info");
-  const limits = info.limits;
+  limits = info.limits;
   $("model-info").textContent = `checkpoint ${info.checkpoint}; ` +
     (info.can_extract ? `encodes videos with ${info.extraction.backbone}` : "pre-extracted features only") +
     `; uploads up to ${limits.max_upload_mb} MiB and ${limits.max_duration} s; ${limits.max_queries} sentences at most.`;
@@ -255,6 +256,11 @@ function init() {
   $("upload-button").addEventListener("click", () => {
     const file = $("file-input").files[0];
     if (!file) { showError("Choose a video file to upload."); return; }
+    const mib = file.size / 2 ** 20;
+    if (limits && mib > limits.max_upload_mb) {  // the server refuses it too; this says so before the wait
+      showError(`${file.name} is ${mib.toPrecision(3)} MiB; this server takes uploads up to ${limits.max_upload_mb} MiB.`);
+      return;
+    }
     prepare(() => uploadWithProgress(file));
   });
   $("pick-button").addEventListener("click", () => {
