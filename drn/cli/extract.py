@@ -45,6 +45,18 @@ def _check_args(args) -> None:
         raise UserError(f"--hdf5 {args.hdf5}: expected a file name ending in .h5 or .hdf5")
 
 
+def _device(name: str, torch):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name}: expected cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA GPU is visible to torch {torch.__version__}; use --device cpu")
+    return device
+
+
 @report_errors
 def run(args) -> int:
     from pathlib import Path
@@ -60,9 +72,7 @@ def run(args) -> int:
     videos = find_videos(args.videos)
     if Path(args.out).is_file():
         raise UserError(f"--out {args.out}: is a file; expected a folder (new or from an earlier drn extract)")
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
-    device = distributed.init_distributed(device)
+    device = distributed.init_distributed(_device(args.device, torch))
     try:
         backbone = load_backbone(args.backbone, args.weights, device)
         store = FeatureStore(args.out, extraction_settings(backbone, args.dtype))
@@ -78,8 +88,7 @@ def run(args) -> int:
         distributed.cleanup()
     if main:
         print(f"drn extract: {summary.extracted} extracted ({summary.clips} clips, {summary.seconds:.1f} s), "
-              f"{summary.skipped} already done, {len(summary.failed)} failed"
-              + (" (this rank)" if distributed.launched_by_torchrun() else "") + f"; wrote {summary.settings_path}"
+              f"{summary.skipped} already done, {len(summary.failed)} failed; wrote {summary.settings_path}"
               + (f" and {summary.hdf5_path}" if summary.hdf5_path else ""))
         for vid, message in summary.failed.items():
             print(f"  failed {vid}: {message}")

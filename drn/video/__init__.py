@@ -7,7 +7,7 @@
 Needs the `video` extra (`pip install "drn[video]"`: av, open_clip_torch).
 """
 
-from drn.video.backbones import BACKBONES, Backbone, BackboneSpec, get_spec, load_backbone
+from drn.video.backbones import BACKBONES, Backbone, BackboneSpec, get_spec, load_backbone, load_backbone_for
 from drn.video.decode import ClipStream, VideoInfo, clip_sample_times, probe
 from drn.video.errors import BackboneError, VideoError
 from drn.video.extract import ExtractSummary, VideoFeatures, extract_video, extract_videos, extraction_settings
@@ -16,5 +16,5 @@ from drn.video.sources import find_videos
 __all__ = [
     "BACKBONES", "Backbone", "BackboneError", "BackboneSpec", "ClipStream", "ExtractSummary", "VideoError",
     "VideoFeatures", "VideoInfo", "clip_sample_times", "extract_video", "extract_videos", "extraction_settings",
-    "find_videos", "get_spec", "load_backbone", "probe",
+    "find_videos", "get_spec", "load_backbone", "load_backbone_for", "probe",
 ]

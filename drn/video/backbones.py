@@ -283,11 +283,50 @@ def _build_clip(spec: BackboneSpec, weights: str) -> tuple[nn.Module, str]:
         except Exception as exc:  # noqa: BLE001 - download and checkpoint failures alike
             reason = " ".join(str(exc).split())[:200]
             if weights == "default":
-                cfg = open_clip.get_pretrained_cfg(arch, tag)
+                from huggingface_hub.constants import HF_HUB_CACHE
+
+                repo = open_clip.get_pretrained_cfg(arch, tag).get("hf_hub", "").strip("/")
                 raise BackboneError(
-                    f"backbone {spec.name}: open_clip weights {arch}/{tag} are not cached and could not be downloaded "
-                    f"({reason}); put open_clip_pytorch_model.bin from hf-hub:{cfg.get('hf_hub', '').rstrip('/')} "
-                    "in a file and pass --weights FILE, or run once where the network is reachable") from None
+                    f"backbone {spec.name}: open_clip weights {arch}/{tag} are not in the Hugging Face cache "
+                    f"{HF_HUB_CACHE} and could not be downloaded; download open_clip_pytorch_model.bin from "
+                    f"https://huggingface.co/{repo} and pass it as --weights FILE") from None
             raise BackboneError(f"--weights {weights}: not an open_clip {arch} checkpoint ({reason})") from None
         weights_id = spec.default_weights if weights == "default" else _file_weights_id(Path(weights).expanduser())
     return model.visual, weights_id
+
+
+def load_backbone_for(settings: dict, weights: str | None = None, device: str | torch.device = "cpu") -> Backbone:
+    """The backbone that produced features with these extraction `settings` (extract.json, or what a
+    checkpoint recorded from it), so new videos are encoded as the training features were.
+
+    The recorded weights id is mapped back: "none" -> "none", the registry's default id ->
+    "default", "file:PATH sha256:..." -> PATH (its hash checked). `weights` overrides that (e.g.
+    the same file on another machine). Raises `BackboneError` when the backbone or its clip
+    definition no longer matches the settings, or the recorded file is gone or different.
+    """
+    spec = get_spec(str(settings.get("backbone")))
+    recorded = str(settings.get("weights", ""))
+    if weights is None:
+        if recorded == "none" or recorded == spec.default_weights:
+            weights = "none" if recorded == "none" else "default"
+        elif recorded.startswith("file:"):
+            weights = recorded.removeprefix("file:").rsplit(" sha256:", 1)[0]
+            if not Path(weights).is_file():
+                raise BackboneError(f"the features were extracted with {spec.name} weights {weights}, which is not "
+                                    "there; pass the same file as --weights FILE")
+        else:
+            raise BackboneError(f"the features were extracted with {spec.name} weights {recorded!r}, which this "
+                                "version cannot load; pass --weights FILE")
+    expected = {"clip_seconds": spec.clip_seconds, "frames_per_clip": spec.frames_per_clip,
+                "frame_size": spec.frame_size, "dim": spec.dim}
+    differing = {k: (settings.get(k), v) for k, v in expected.items() if k in settings and settings[k] != v}
+    if differing:
+        raise BackboneError(f"backbone {spec.name} now has {', '.join(f'{k} {v!r}' for k, (_, v) in differing.items())}"
+                            f" but the features were extracted with "
+                            f"{', '.join(f'{k} {old!r}' for k, (old, _) in differing.items())}")
+    backbone = load_backbone(spec.name, weights, device)
+    if recorded.startswith("file:") and backbone.weights.startswith("file:") and \
+            backbone.weights.rsplit(" sha256:", 1)[-1] != recorded.rsplit(" sha256:", 1)[-1]:
+        raise BackboneError(f"--weights {weights}: not the file the features were extracted with "
+                            f"(sha256 {backbone.weights.rsplit(' sha256:', 1)[-1]}, recorded {recorded.rsplit(' sha256:', 1)[-1]})")
+    return backbone

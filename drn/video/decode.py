@@ -47,6 +47,7 @@ class VideoInfo:
     rotation: int
     codec: str
     has_audio: bool
+    start_time: float | None = None  # the stream's first timestamp (s); None: unknown (no seeking then)
 
 
 def _open(path: str | PathLike):
@@ -110,6 +111,8 @@ def probe(path: str | PathLike) -> VideoInfo:
             rotation=steps * 90,
             codec=stream.codec_context.name,
             has_audio=bool(container.streams.audio),
+            start_time=float(stream.start_time * stream.time_base)
+            if stream.start_time is not None and stream.time_base else None,
         )
 
 
@@ -129,13 +132,19 @@ class ClipStream:
         transform: applied to each sampled frame, uint8 [H, W, 3] -> uint8 [h, w, 3] (e.g. a
             backbone's resize and crop); frames of one clip must come out the same size.
         threads: FFmpeg decoding threads for this file (0: FFmpeg's choice; 1 inside workers).
+        first_clip, stop_clip: only clips first_clip <= i < stop_clip (None: to the end). A segment
+            that starts later seeks to the keyframe before its first sample time and decodes from
+            there, so its clips are the same as those of a whole pass; this lets several workers
+            share one long video. Needs a stream start time (`VideoInfo.start_time`).
 
-    After a full iteration, `duration` (seconds the frames cover), `num_clips` and
-    `frames_decoded` are set. Any decoding failure raises `VideoError` naming the file.
+    After a full iteration, `duration` (seconds the frames cover; None for a segment that stops
+    before the end), `num_clips` (clips yielded) and `frames_decoded` are set. Any decoding failure
+    raises `VideoError` naming the file, as does a segment that ends before stop_clip.
     """
 
     def __init__(self, path: str | PathLike, clip_seconds: float, frames_per_clip: int,
-                 transform: FrameTransform | None = None, threads: int = 0):
+                 transform: FrameTransform | None = None, threads: int = 0, first_clip: int = 0,
+                 stop_clip: int | None = None):
         if not clip_seconds > 0 or frames_per_clip < 1:
             raise ValueError(f"need clip_seconds > 0 and frames_per_clip >= 1, got {clip_seconds}, {frames_per_clip}")
         self.path = Path(path)
@@ -143,6 +152,8 @@ class ClipStream:
         self.frames_per_clip = int(frames_per_clip)
         self.transform = transform
         self.threads = threads
+        self.first_clip = int(first_clip)
+        self.stop_clip = stop_clip
         self.duration: float | None = None
         self.num_clips: int | None = None
         self.frames_decoded = 0
@@ -165,7 +176,13 @@ class ClipStream:
         rate = stream.average_rate or stream.guessed_rate
         nominal_step = 1.0 / float(rate) if rate else None
         origin = float(stream.start_time * stream.time_base) if stream.start_time is not None and time_base else None
-        sampler = _Sampler(self.clip_seconds, self.frames_per_clip)
+        sampler = _Sampler(self.clip_seconds, self.frames_per_clip, self.first_clip)
+        if self.first_clip:
+            if origin is None:
+                raise ValueError(f"{self.path}: the stream has no start time, so it cannot be read from clip "
+                                 f"{self.first_clip}; read it from the start")
+            # The keyframe at or before the first sample time: every frame from there on is decoded.
+            container.seek(int((origin + sampler.next_time) / time_base), stream=stream, backward=True)
         shown = None  # (frame, its converted array or None): the frame on screen at the current time
         last_time, last_step = 0.0, nominal_step
         for frame in container.decode(stream):
@@ -176,6 +193,9 @@ class ClipStream:
                 time -= origin
             else:  # no timestamps (some AVI): count at the nominal rate
                 time = self.frames_decoded * (nominal_step or 0.04)
+            if shown is None and self.first_clip and time > sampler.next_time + 1e-6:
+                raise VideoError(f"video {self.path}: seeking to {sampler.next_time:.2f} s landed at {time:.2f} s; "
+                                 "the file's index is broken")
             if self.frames_decoded and time > last_time:
                 last_step = time - last_time
             if frame.duration and time_base:
@@ -188,20 +208,27 @@ class ClipStream:
                 clip = sampler.add(self._converted(source))
                 if clip is not None:
                     yield clip
+                if sampler.clip_index == self.stop_clip:
+                    self.num_clips = sampler.clip_index - self.first_clip
+                    return
             shown = [frame, None]
             last_time = time
         if shown is None:
-            raise VideoError(f"video {self.path}: the video stream has no frames")
+            raise VideoError(f"video {self.path}: the video stream has no frames"
+                             + (f" after {sampler.next_time:.2f} s" if self.first_clip else ""))
         end = last_time + (last_step or 0.0)
         if end <= 0:
             end = self.clip_seconds  # a single still frame: one clip
-        while sampler.clip_index < math.ceil(end / self.clip_seconds - _END_EPS):
+        while sampler.clip_index < math.ceil(end / self.clip_seconds - _END_EPS) and sampler.clip_index != self.stop_clip:
             clip = sampler.add(self._converted(shown))
             if clip is not None:
                 yield clip
         self._check_not_truncated(container, stream, end)
+        if self.stop_clip is not None and sampler.clip_index < self.stop_clip:
+            raise VideoError(f"video {self.path}: ends at {end:.2f} s, before clip {self.stop_clip} that its header's "
+                             "duration promises; the file is truncated or corrupt")
         self.duration = end
-        self.num_clips = sampler.clip_index
+        self.num_clips = sampler.clip_index - self.first_clip
 
     def _converted(self, shown: list) -> np.ndarray:
         """The RGB array of `shown` = [frame, cache], converted once however many samples use it."""
@@ -224,12 +251,12 @@ class ClipStream:
 class _Sampler:
     """Collects sampled frames into clips, in time order."""
 
-    def __init__(self, clip_seconds: float, frames_per_clip: int):
+    def __init__(self, clip_seconds: float, frames_per_clip: int, first_clip: int = 0):
         self.clip_seconds = clip_seconds
         self.frames_per_clip = frames_per_clip
-        self.clip_index = 0
+        self.clip_index = first_clip
         self._frames: list[np.ndarray] = []
-        self._times = clip_sample_times(0, clip_seconds, frames_per_clip)
+        self._times = clip_sample_times(first_clip, clip_seconds, frames_per_clip)
 
     @property
     def next_time(self) -> float:

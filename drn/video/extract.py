@@ -74,8 +74,9 @@ def extract_videos(videos: dict[str, Path], backbone: Backbone, out: str | PathL
     """Extract every video (id -> path) into `out` (see `drn.video.store`), skipping those done.
 
     Under torchrun (process group initialised) rank r takes videos r, r + W, ...; rank 0 writes
-    extract.json (and the HDF5 file `hdf5`, if given) after all ranks finish. A video that cannot
-    be decoded is logged, counted in `summary.failed`, and the run goes on.
+    extract.json (and the HDF5 file `hdf5`, if given) after all ranks finish, and the summary
+    counts every rank's videos. A video that cannot be decoded is logged, counted in
+    `summary.failed`, and the run goes on.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
@@ -90,39 +91,94 @@ def extract_videos(videos: dict[str, Path], backbone: Backbone, out: str | PathL
     if summary.skipped:
         logger.info("rank %d: %d of %d videos already extracted in %s, skipping them", rank, summary.skipped,
                     len(mine), store.root)
+    progress = progress and distributed.is_main_process()  # one set of bars, rank 0's
     video_bar = tqdm(total=len(todo), desc="videos", unit="video", disable=not progress, position=0)
     clip_bar = tqdm(desc="clips", unit="clip", disable=not progress, position=1)
-    partial: dict[int, list[np.ndarray]] = {}
-    messages = chunk_loader([videos[vid] for vid in todo], backbone.spec, batch_size, workers,
-                            pin_memory=backbone.device.type == "cuda")
+    units, probe_failed, messages = chunk_loader([videos[vid] for vid in todo], backbone.spec, batch_size, workers,
+                                                 pin_memory=backbone.device.type == "cuda")
+    assembly = _Assembly(units)
     for message in messages:
-        vid = todo[message["index"]]
         if "clips" in message:
-            partial.setdefault(message["index"], []).append(backbone.encode(message["clips"]).numpy())
+            assembly.add_rows(message["index"], backbone.encode(message["clips"]).numpy())
             clip_bar.update(len(message["clips"]))
             continue
-        rows = partial.pop(message["index"], [])
+        assembly.finish(message)
+        for position in assembly.completed():
+            vid = todo[position]
+            video_bar.update(1)
+            if position in assembly.failed:
+                assembly.discard(position)
+                summary.failed[vid] = assembly.failed[position]
+                logger.error("skipped %s: %s", vid, assembly.failed[position])
+                continue
+            features, duration = assembly.pop(position)
+            store.write(vid, features, {"duration": round(duration, 6), "num_clips": len(features),
+                                        "source": str(videos[vid])}, rank)
+            summary.extracted += 1
+            summary.clips += len(features)
+    for position, message in probe_failed.items():
+        summary.failed[todo[position]] = message
+        logger.error("skipped %s: %s", todo[position], message)
         video_bar.update(1)
-        if "error" in message:
-            summary.failed[vid] = message["error"]
-            logger.error("skipped %s: %s", vid, message["error"])
-            continue
-        features = np.concatenate(rows)
-        assert len(features) == message["num_clips"], (vid, features.shape, message)
-        store.write(vid, features, {"duration": round(message["duration"], 6), "num_clips": message["num_clips"],
-                                    "source": str(videos[vid])}, rank)
-        summary.extracted += 1
-        summary.clips += len(features)
     video_bar.close()
     clip_bar.close()
-    failures = distributed.all_gather_objects(summary.failed)
-    distributed.barrier()
+    parts = distributed.all_gather_objects((summary.extracted, summary.skipped, summary.clips, summary.failed))
+    summary.extracted, summary.skipped, summary.clips = (sum(part[i] for part in parts) for i in range(3))
+    summary.failed = {vid: msg for part in parts for vid, msg in part[3].items()}  # every rank's, in rank order
     if distributed.is_main_process():
-        all_failed = {vid: msg for part in failures for vid, msg in part.items()}
-        content = store.finalize(all_failed)
+        content = store.finalize(summary.failed)
         summary.settings_path = store.settings_path
         if hdf5 is not None:
             summary.hdf5_path = store.pack_hdf5(hdf5, [vid for vid in videos if vid in content["videos"]])
     distributed.barrier()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+class _Assembly:
+    """Collects each unit's feature rows and puts every video back together, in clip order, once all
+    of its units have reported (a video with a failed unit fails as a whole)."""
+
+    def __init__(self, units):
+        self.units = units
+        self.rows: dict[int, list[np.ndarray]] = {}
+        self.finished: dict[int, float | None] = {}  # unit -> duration (None but for a video's last unit)
+        self.failed: dict[int, str] = {}  # video position -> first error
+        self.of_video: dict[int, list[int]] = {}  # video -> its units in clip order
+        for index, unit in sorted(enumerate(units), key=lambda pair: (pair[1].video, pair[1].first_clip)):
+            self.of_video.setdefault(unit.video, []).append(index)
+        self.remaining = {video: len(indices) for video, indices in self.of_video.items()}
+        self._ready: list[int] = []
+
+    def add_rows(self, index: int, rows: np.ndarray) -> None:
+        self.rows.setdefault(index, []).append(rows)
+
+    def finish(self, message: dict) -> None:
+        index = message["index"]
+        video = self.units[index].video
+        if "error" in message:
+            self.failed.setdefault(video, message["error"])
+        else:
+            self.finished[index] = message["duration"]
+        self.remaining[video] -= 1
+        if self.remaining[video] == 0:
+            self._ready.append(video)
+
+    def completed(self) -> list[int]:
+        """Videos whose units have all reported since the last call."""
+        ready, self._ready = self._ready, []
+        return ready
+
+    def discard(self, video: int) -> None:
+        for index in self.of_video.pop(video):
+            self.rows.pop(index, None)
+            self.finished.pop(index, None)
+
+    def pop(self, video: int) -> tuple[np.ndarray, float]:
+        """[num_clips, D] features of `video` in clip order, and its duration in seconds."""
+        mine = self.of_video.pop(video)
+        parts = [np.concatenate(self.rows.pop(i)) for i in mine if i in self.rows]
+        duration = self.finished[mine[-1]]
+        for i in mine:
+            self.finished.pop(i, None)
+        return np.concatenate(parts), float(duration)

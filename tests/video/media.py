@@ -27,7 +27,7 @@ def frame_image(index: int, width: int, height: int) -> np.ndarray:
 
 def write_video(path: Path, *, codec: str = "libx264", seconds: float = 2.0, fps: int = 10, width: int = 32,
                 height: int = 24, times: list[float] | None = None, rotation: int | None = None,
-                audio: bool = False, images=None) -> Path:
+                audio: bool = False, images=None, gop: int | None = None) -> Path:
     """Encode a video; `times` (seconds, increasing) gives each frame's timestamp for variable frame
     rate, else frames are at `fps` for `seconds`. `rotation` sets the display matrix (degrees
     counterclockwise, as FFmpeg's `-display_rotation`). `images(i)` overrides the frame content."""
@@ -41,6 +41,8 @@ def write_video(path: Path, *, codec: str = "libx264", seconds: float = 2.0, fps
         stream.time_base = stream.codec_context.time_base = Fraction(1, ticks)
         if codec.startswith("libx26"):
             stream.options = {"preset": "ultrafast"} | ({"x265-params": "log-level=none"} if codec == "libx265" else {})
+        if gop is not None:
+            stream.codec_context.gop_size = gop
         if rotation is not None:
             stream.set_display_rotation(rotation)
         sound = container.add_stream("aac", rate=8000) if audio else None

@@ -136,3 +136,28 @@ def test_encode_rejects_clips_of_the_wrong_shape():
     backbone = load_backbone("tiny")
     with pytest.raises(ValueError, match=r"clips must be uint8 \[N, 8, H, W, 3\]"):
         backbone.encode(np.zeros((1, 4, 64, 64, 3), np.uint8))
+
+
+def test_load_backbone_for_recorded_settings(tmp_path):
+    from drn.video import extraction_settings, load_backbone_for
+
+    tiny = load_backbone("tiny")
+    settings = extraction_settings(tiny)
+    again = load_backbone_for(settings)
+    clips = random_clips(1, 8, 64, 64)
+    torch.testing.assert_close(again.encode(clips), tiny.encode(clips), rtol=0, atol=0)
+    with pytest.raises(BackboneError, match=r"backbone tiny now has dim 128 but the features were extracted with dim 64"):
+        load_backbone_for({**settings, "dim": 64})
+
+    path = tmp_path / "w.pth"
+    torch.save(load_backbone("r2plus1d_18", "none").trunk.state_dict() | {"fc.weight": torch.zeros(400, 512),
+                                                                           "fc.bias": torch.zeros(400)}, path)
+    recorded = extraction_settings(load_backbone("r2plus1d_18", str(path)))
+    assert load_backbone_for(recorded).weights == recorded["weights"]
+    other = tmp_path / "other.pth"
+    torch.save(torch.load(path) | {"fc.bias": torch.ones(400)}, other)
+    with pytest.raises(BackboneError, match="not the file the features were extracted with"):
+        load_backbone_for(recorded, weights=str(other))
+    path.unlink()
+    with pytest.raises(BackboneError, match="which is not there; pass the same file as --weights FILE"):
+        load_backbone_for(recorded)

@@ -115,3 +115,29 @@ def test_audio_only_and_missing_files_raise_video_error(tmp_path):
         probe(sound)
     with pytest.raises(VideoError, match="no such file"):
         probe(tmp_path / "absent.mp4")
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [("mp4", "libx264"), ("webm", "libvpx-vp9"), ("avi", "mpeg4"),
+                                               ("mkv", "libx264")])
+def test_segments_read_by_seeking_equal_one_whole_pass(tmp_path, suffix, codec):
+    path = write_video(tmp_path / f"long.{suffix}", codec=codec, seconds=6.0, fps=10, gop=7)
+    whole = ClipStream(path, 0.5, 2)
+    expected = list(whole)
+    pieces, bounds = [], [(0, 3), (3, 8), (8, None)]
+    for first, stop in bounds:
+        segment = ClipStream(path, 0.5, 2, first_clip=first, stop_clip=stop)
+        clips = list(segment)
+        assert segment.num_clips == len(clips) == (stop or 12) - first
+        pieces += clips
+        if first:
+            assert segment.frames_decoded < 60, "a later segment starts near its clips, not at frame 0"
+    assert segment.duration == whole.duration
+    assert len(pieces) == len(expected)
+    for a, b in zip(pieces, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_segment_past_the_real_end_of_a_truncated_file_is_an_error(tmp_path):
+    path = truncate(write_video(tmp_path / "cut.webm", codec="libvpx-vp9", seconds=6.0, gop=5), 0.6)
+    with pytest.raises(VideoError, match=r"cut\.webm: .*truncated or corrupt"):
+        list(ClipStream(path, 0.5, 1, first_clip=2, stop_clip=11))

@@ -136,3 +136,24 @@ def test_float16_and_hdf5_outputs_read_back(tiny, video_folder, tmp_path):
         assert stored.dtype == np.float16
         np.testing.assert_array_equal(packed[vid].numpy(), stored.astype(np.float32))
         np.testing.assert_allclose(stored, extract_video(videos[vid], tiny).features, rtol=2e-3, atol=2e-3)
+
+
+def test_long_videos_are_split_over_workers_and_put_back_in_order(tiny, tmp_path, monkeypatch):
+    from drn.video import pipeline
+
+    monkeypatch.setattr(pipeline, "SEGMENT_SECONDS", 1.0)  # tiny's 1 s clips: segments of one clip
+    videos = {"long": write_video(tmp_path / "long.mp4", seconds=5.0, fps=10, gop=4),
+              "short": write_video(tmp_path / "short.mkv", seconds=1.5, fps=10),
+              "cut": truncate(write_video(tmp_path / "cut.webm", codec="libvpx-vp9", seconds=6.0, gop=5), 0.6)}
+    units, failed = pipeline.plan_units(list(videos.values()), tiny.spec, split=True)
+    assert [(u.video, u.first_clip, u.stop_clip) for u in units] == [
+        (0, 0, 1), (0, 1, 2), (0, 2, 3), (0, 3, None), (1, 0, None), (2, 0, 1), (2, 1, 2), (2, 2, 3), (2, 3, 4),
+        (2, 4, None)] and failed == {}
+    summary = extract_videos(videos, tiny, tmp_path / "out", batch_size=2, workers=2, progress=False)
+    assert (summary.extracted, list(summary.failed)) == (2, ["cut"])
+    assert "cut.webm" in summary.failed["cut"] and "truncated or corrupt" in summary.failed["cut"]
+    for vid in ("long", "short"):
+        expected = extract_video(videos[vid], tiny)
+        np.testing.assert_allclose(np.load(tmp_path / "out" / f"{vid}.npy"), expected.features, rtol=1e-5, atol=1e-6)
+        record = json.loads((tmp_path / "out" / "extract.json").read_text())["videos"][vid]
+        assert record["duration"] == pytest.approx(expected.duration) and record["num_clips"] == expected.num_clips
