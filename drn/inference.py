@@ -142,7 +142,6 @@ class Grounder:
                                       "iou": [p[i].tolist() for p in output.iou_probs]}})
         return results
 
-
     def ground_video(self, path: str | PathLike, queries: Sequence[str], *, backbone: str | None = None,
                      weights: str | None = None) -> list[dict]:
         """Ground every query in a video file: extract its features with the backbone the

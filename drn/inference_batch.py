@@ -9,7 +9,7 @@ ground truth: {"qid", "vid", "query", "duration", "pred_relevant_windows"}, in i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from drn.data import FeatureDimError, resample_to_clips
 from drn.data.prediction_queries import PredictionQuery
-from drn.engine.evaluate import autocast, rounded_windows
+from drn.engine.evaluate import SECONDS_DECIMALS, autocast, rounded_windows
 from drn.inference import Grounder, QueryError
 from drn.model import postprocess
 
@@ -85,7 +85,7 @@ def predict_queries(grounder: Grounder, queries: Sequence[PredictionQuery], feat
         clips = resample_to_clips(_checked(features, grounder.model.config.feature_dim, vid), num_clips, pooling)
         for index in indices:
             duration = queries[index].duration or source_duration
-            pending.append((index, clips, float(duration)))
+            pending.append((index, clips, round(float(duration), SECONDS_DECIMALS)))
             if len(pending) == batch_size:
                 flush(pending)
                 pending = []
@@ -94,7 +94,3 @@ def predict_queries(grounder: Grounder, queries: Sequence[PredictionQuery], feat
     bar.close()
     return [row for row in rows if row is not None]
 
-
-def missing_durations(queries: Iterable[PredictionQuery], known: Callable[[str], bool]) -> PredictionQuery | None:
-    """The first query with neither its own duration nor one its video's source knows."""
-    return next((q for q in queries if q.duration is None and not known(q.vid)), None)

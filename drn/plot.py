@@ -41,6 +41,11 @@ def plot_grounding(results: Sequence[dict], path: str | PathLike, unit: str = "s
         scores = fig.add_subplot(grid[2 * i + 1], sharex=timeline)
         _draw_timeline(timeline, result, duration)
         _draw_scores(scores, result.get("dense"), duration, unit)
+    return save_figure(fig, path, title)
+
+
+def save_figure(fig, path: str | PathLike, title: str | None = None) -> Path:
+    """Give `fig` its title and write it to `path` (parent folders created)."""
     if title:
         fig.suptitle(title)
     path = Path(path)

@@ -83,6 +83,7 @@ def _run_video(args) -> int:
 
 def _run_queries(args) -> int:
     from drn.data import open_features
+    from drn.data.features import HDF5_SUFFIXES
     from drn.data.extraction_record import recorded_durations
     from drn.data.prediction_queries import read_prediction_queries
     from drn.data.query import AnnotationFormatError
@@ -102,6 +103,9 @@ def _run_queries(args) -> int:
     check_queries_known(grounder, queries)
 
     if args.features:
+        if not Path(args.features).is_dir() and Path(args.features).suffix.lower() not in HDF5_SUFFIXES:
+            return _fail(f"--features {args.features}: with --queries, expected a feature folder or an HDF5 file "
+                         f"({', '.join(HDF5_SUFFIXES)})")
         source = open_features(args.features)
         durations = recorded_durations(args.features)
         for query in queries:

@@ -2,7 +2,7 @@
 (backbone, weights, clip seconds, frames per clip, frame size, width D, dtype) and, per video, its
 duration and clip count.
 
-Training copies the settings (everything but "videos") into its checkpoints, so prediction on a
+Training copies the settings (everything but the per-video "videos" and "failed") into its checkpoints, so prediction on a
 video file encodes it the way the training features were encoded. Reading it needs no video
 decoder or backbone, so the trainer does not import drn.video.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 from drn.errors import UserError
 
 EXTRACT_JSON = "extract.json"
+PER_VIDEO_KEYS = ("videos", "failed")  # what a record holds besides the settings
 
 
 class ExtractionRecordError(UserError, ValueError):
@@ -45,12 +46,12 @@ def read_extract_json(features: str | PathLike) -> dict | None:
 
 
 def extraction_settings_of(features: str | PathLike | None) -> dict | None:
-    """The extraction settings (the record less its "videos") of the features at `features`,
-    or None when they did not come from `drn extract`."""
+    """The extraction settings (the record less its per-video entries) of the features at
+    `features`, or None when they did not come from `drn extract`."""
     record = read_extract_json(features) if features is not None else None
     if record is None:
         return None
-    return {key: value for key, value in record.items() if key != "videos"}
+    return {key: value for key, value in record.items() if key not in PER_VIDEO_KEYS}
 
 
 def recorded_durations(features: str | PathLike) -> dict[str, float]:

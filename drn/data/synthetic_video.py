@@ -1,13 +1,14 @@
 """A seeded synthetic video world rendered to real encoded video files, with sentences that
 describe what is visible, written in the Charades-STA file formats.
 
-Each video (8-14 s, 64x64 pixels, 10 frames per second, H.264 through PyAV) shows a grey stage
+Each video (8-14 s, 64x64 pixels, 10 frames per second, H.264 through PyAV) shows a dark stage
 on which 2-3 coloured objects appear one after the other, each for 2-5 s with empty stage in
 between. While it is visible an object does one thing: it just stays ("a blue circle appears"),
 moves left / right / up / down, grows, shrinks, or turns another colour. The colours of a
-video's objects differ, so a sentence names exactly one event: "the red square moves left", and
-sometimes relates it to its neighbour, "the red square moves left before a green circle appears"
-(the query grounds the red square). The moment of a query is the time its object is on screen.
+video's objects differ, so a sentence names exactly one event. Each event gets a plain sentence,
+"the red square moves left", and one relating it to its neighbour, "the red square moves left
+before the green circle appears" (the query grounds the red square). The moment of a query is the
+time its object is on screen.
 
 Files written under `root`:
     videos/SPLIT/VID.mp4            the encoded videos, one folder per split
@@ -20,12 +21,13 @@ ROOT/videos/val --out FEATURES ...` turns videos into features; then train with 
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
+
+from drn.data.synthetic import write_durations_csv
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (230, 40, 40),
@@ -36,16 +38,16 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "purple": (170, 60, 220),
 }
 SHAPES = ("square", "circle")
-# Action -> (sentence predicate, gerund for "before"/"after"); "turns" takes the new colour.
-ACTIONS: dict[str, tuple[str, str]] = {
-    "appears": ("appears", "appearing"),
-    "moves_left": ("moves left", "moving left"),
-    "moves_right": ("moves right", "moving right"),
-    "moves_up": ("moves up", "moving up"),
-    "moves_down": ("moves down", "moving down"),
-    "grows": ("grows", "growing"),
-    "shrinks": ("shrinks", "shrinking"),
-    "turns": ("turns {colour}", "turning {colour}"),
+# Action -> its predicate in a sentence; "turns" takes the new colour.
+ACTIONS: dict[str, str] = {
+    "appears": "appears",
+    "moves_left": "moves left",
+    "moves_right": "moves right",
+    "moves_up": "moves up",
+    "moves_down": "moves down",
+    "grows": "grows",
+    "shrinks": "shrinks",
+    "turns": "turns {colour}",
 }
 
 SPLITS = ("train", "val", "test")
@@ -73,10 +75,7 @@ class Event:
     new_colour: str | None = None  # the colour it turns, for action "turns"
 
     def predicate(self) -> str:
-        return ACTIONS[self.action][0].format(colour=self.new_colour)
-
-    def gerund(self) -> str:
-        return ACTIONS[self.action][1].format(colour=self.new_colour)
+        return ACTIONS[self.action].format(colour=self.new_colour)
 
 
 def sample_events(rng: np.random.Generator, duration: float) -> list[Event]:
@@ -219,8 +218,5 @@ def make_synthetic_video_dataset(root: str | PathLike, num_videos_train: int = 6
                     lines.append(f"{vid} {event.start:.2f} {event.end:.2f}##{text}\n")
         paths[split] = root / f"{split}.txt"
         paths[split].write_text("".join(lines), encoding="utf-8")
-    with paths["durations"].open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(("id", "length"))
-        writer.writerows(duration_rows)
+    write_durations_csv(paths["durations"], duration_rows)
     return paths

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
+from drn.engine.evaluate import SECONDS_DECIMALS
 from drn.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def ground_video(grounder, path: str | PathLike, queries: Sequence[str], *, back
     vid = Path(path).stem
     rows = []
     for index, (query, result) in enumerate(zip(queries, results)):
-        row = {"qid": f"{vid}#{index}", "vid": vid, "query": query, "duration": round(float(extracted.duration), 4),
+        row = {"qid": f"{vid}#{index}", "vid": vid, "query": query, "duration": round(float(extracted.duration), SECONDS_DECIMALS),
                "pred_relevant_windows": result["pred_relevant_windows"]}
         if dense:
             row["dense"] = result["dense"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drn.plot import MAX_SEGMENTS, _draw_scores, _draw_timeline
+from drn.plot import _draw_scores, _draw_timeline, save_figure
 
 THUMBNAILS_PER_QUERY = 3
 
@@ -58,16 +58,10 @@ def plot_video_grounding(results: Sequence[dict], video: str | PathLike, path: s
     for i, result in enumerate(results):
         duration = float(result["duration"])
         timeline = fig.add_subplot(grid[3 * i])
-        _draw_timeline(timeline, {**result, "pred_relevant_windows": result["pred_relevant_windows"][:MAX_SEGMENTS]},
-                       duration)
+        _draw_timeline(timeline, result, duration)
         _draw_thumbnails(fig.add_subplot(grid[3 * i + 1]), video, result["pred_relevant_windows"][:THUMBNAILS_PER_QUERY])
         _draw_scores(fig.add_subplot(grid[3 * i + 2], sharex=timeline), result.get("dense"), duration, "s")
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, path, title)
 
 
 def _draw_thumbnails(ax, video, windows: Sequence[Sequence[float]]) -> None:

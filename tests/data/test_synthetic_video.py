@@ -37,7 +37,12 @@ def test_files_in_charades_format_one_event_per_colour(world):
         assert len({q.vid for q in queries}) == count
         assert all((world["videos"] / split / f"{q.vid}.mp4").is_file() for q in queries)
         for vid in {q.vid for q in queries}:
-            colours = [q.sentence.split()[1] for q in queries if q.vid == vid]
+            named = {}  # moment -> the colours its sentences name first
+            for q in queries:
+                if q.vid == vid:
+                    named.setdefault((q.start, q.end), set()).add(q.sentence.split()[1])
+            assert all(len(colours) == 1 for colours in named.values())  # a plain and a related sentence each
+            colours = [colour for colours in named.values() for colour in colours]
             assert len(colours) == len(set(colours)) and set(colours) <= set(COLOURS)
     train_vids = {q.vid for q in read_charades_sta(world["train"], world["durations"])[0]}
     test_vids = {q.vid for q in read_charades_sta(world["test"], world["durations"])[0]}

@@ -82,4 +82,7 @@ def test_queries_mode_needs_out_and_one_source(trained_run, tiny_data, tmp_path)
     assert no_out.returncode == USER_ERROR and "--queries needs --out" in no_out.stderr
     no_source = run_cli("predict", checkpoint, "--queries", str(queries), "--out", str(tmp_path / "p.jsonl"))
     assert no_source.returncode == USER_ERROR and "exactly one of --features" in no_source.stderr
+    one_file = run_cli("predict", checkpoint, "--queries", str(queries), "--features",
+                       str(tiny_data["features"] / "SYNTE00000.npy"), "--out", str(tmp_path / "p.jsonl"))
+    assert one_file.returncode == USER_ERROR and "expected a feature folder or an HDF5 file" in one_file.stderr
     assert not (tmp_path / "p.jsonl").exists()
