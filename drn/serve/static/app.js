@@ -142,6 +142,7 @@ function momentBar(window, rank, duration) {
   const label = document.createElement("span");
   label.textContent = `#${rank} (${score.toFixed(2)})`;
   bar.appendChild(label);
+  if (start / duration > 0.8) bar.classList.add("label-left");  // keep the label inside the timeline
   bar.addEventListener("click", () => playMoment(start, end, bar));
   return bar;
 }
