@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -114,6 +115,12 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
     @app.exception_handler(UserError)
     async def user_error(request: Request, exc: UserError):
         return _error(_status_of(exc), str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError):
+        problem = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in problem.get("loc", ()) if part not in ("query", "path"))
+        return _error(400, f"{where or 'request'}: {problem.get('msg', 'invalid')}")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -239,8 +246,11 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
     @app.post("/api/uploads", status_code=202)
     async def upload_video(request: Request):
         model.require_extractor()  # before a byte is stored
-        async with contextlib.aclosing(_FormCloser(await read_form(request))) as form:
-            entry = await run_in_threadpool(store_upload, upload_in(form.form))
+        form = await read_form(request)
+        try:
+            entry = await run_in_threadpool(store_upload, upload_in(form))
+        finally:
+            await form.close()  # the spooled copy of the upload
         job = await run_in_threadpool(start, entry)
         return {"video": entry.public(), "job": job.public()}
 
@@ -261,10 +271,14 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
             model.require_extractor()
-            async with contextlib.aclosing(_FormCloser(await read_form(request))) as form:
-                queries = check_queries(form.form.getlist("query"))
-                dense = form.form.get("dense") in ("1", "true")
-                entry = await run_in_threadpool(store_upload, upload_in(form.form))
+            form = await read_form(request)
+            try:
+                queries = check_queries(form.getlist("query"))
+                model.grounder.encode(queries)  # a sentence the model cannot read fails before the upload is kept
+                dense = form.get("dense") in ("1", "true")
+                entry = await run_in_threadpool(store_upload, upload_in(form))
+            finally:
+                await form.close()
         elif content_type.startswith("application/json"):
             body = await read_json(request)
             queries = check_queries(body.get("queries"))
@@ -301,12 +315,3 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
 
     return app
 
-
-class _FormCloser:
-    """Closes a parsed form's spooled files when the request is done with them."""
-
-    def __init__(self, form):
-        self.form = form
-
-    async def aclose(self):
-        await self.form.close()

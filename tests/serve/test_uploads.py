@@ -73,9 +73,19 @@ def test_player_file_with_ranges_and_thumbnails(video_client, tmp_path):
 
     assert Image.open(io.BytesIO(thumb.content)).size[1] == 90
     assert video_client.get(f"/api/videos/{entry['id']}/thumbnail", params={"t": "nan"}).status_code == 400
+    not_a_number = video_client.get(f"/api/videos/{entry['id']}/thumbnail", params={"t": "soon"})
+    assert not_a_number.status_code == 400 and not_a_number.json()["error"].startswith("t: ")
     not_a_video = video_client.get(f"/api/videos/{video_id(video_client, 'notes.mp4')}/thumbnail", params={"t": 1})
     assert not_a_video.status_code == 400
     assert not_a_video.json()["error"].startswith("notes.mp4: cannot read frames")  # its name, not the server's path
+
+
+def test_a_query_the_model_cannot_read_keeps_no_upload(video_client, tmp_path):
+    video = write_video(tmp_path / "clip.webm", seconds=2.0)
+    response = video_client.post("/api/predict", files={"file": ("clip.webm", video.read_bytes())},
+                                 data={"query": ["zzz qqq"]})
+    assert response.status_code == 400 and "none of its words is in the model's vocabulary" in response.json()["error"]
+    assert list(video_client.app.state.library.upload_dir.iterdir()) == []
 
 
 def test_size_limit_stops_the_upload(make_client, video_checkpoint, tmp_path):
