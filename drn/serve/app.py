@@ -16,6 +16,7 @@ Routes (JSON unless said otherwise; every error is {"error": "one line"} with a 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import math
 import os
@@ -77,6 +78,13 @@ def _shown_name(filename: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80] or "upload"
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def create_app(settings: ServeSettings, model: ServeModel | None = None, host: str = "127.0.0.1") -> FastAPI:
     """The application. `model` may be shared (tests); `host` is what the server binds, and a
     loopback host accepts only loopback Host headers (no DNS-rebinding from a web page)."""
@@ -103,8 +111,8 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
     # No /docs: its assets come from a CDN, and nothing here reaches the network.
     app = FastAPI(title="drn serve", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.model, app.state.library, app.state.jobs = model, library, jobs
-    if host in ("127.0.0.1", "localhost", "::1"):
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)
+    if _is_loopback(host):
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS + [host])
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):

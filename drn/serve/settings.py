@@ -56,7 +56,7 @@ class ServeSettings:
                 raise ServeError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
         for name in ("max_queries", "max_query_chars", "cache_size", "max_pending_jobs", "keep_uploads"):
             if int(getattr(self, name)) < 1:
-                raise ServeError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ServeError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
 
     @property
     def max_upload_bytes(self) -> int:

@@ -78,6 +78,7 @@ def test_features_folder_without_index_or_of_another_width(capsys, checkpoint, t
 @pytest.mark.parametrize("args, message", [(["--port", "70000"], "--port must be in 0..65535"),
                                            (["--max-upload-mb", "0"], "--max-upload-mb must be > 0"),
                                            (["--max-duration", "-1"], "--max-duration must be > 0"),
+                                           (["--max-queries", "0"], "--max-queries must be >= 1"),
                                            (["--host", "192.0.2.77", "--port", "0"], "cannot be bound")])
 def test_bad_limits_and_addresses(capsys, checkpoint, args, message):
     assert_one_line(*serve_in_process(capsys, checkpoint, *args), message)
