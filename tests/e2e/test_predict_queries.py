@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from drn.cli import main
 from drn.engine.io import read_jsonl
 
 from .conftest import run_cli
@@ -60,21 +61,36 @@ BAD_LINES = [
 ]
 
 
-@pytest.mark.parametrize("case, line, message", BAD_LINES, ids=[c[0] for c in BAD_LINES])
-def test_bad_queries_line_is_one_line_with_file_and_line_and_nothing_written(trained_run, tiny_data, eval_rows,
-                                                                             tmp_path, case, line, message):
+def write_bad(tmp_path: Path, eval_rows: list[dict], line) -> Path:
     good = {k: eval_rows[0][k] for k in ("qid", "vid", "query", "duration")}
     queries = tmp_path / "queries.jsonl"
     queries.write_text(json.dumps(good) + "\n" + (line if isinstance(line, str) else json.dumps(line)) + "\n")
+    return queries
+
+
+@pytest.mark.parametrize("case, line, message", BAD_LINES, ids=[c[0] for c in BAD_LINES])
+def test_bad_queries_line_is_one_line_with_file_and_line_and_nothing_written(trained_run, tiny_data, eval_rows,
+                                                                             tmp_path, capsys, case, line, message):
+    queries = write_bad(tmp_path, eval_rows, line)
     out = tmp_path / "pred.jsonl"
-    result = run_cli("predict", str(trained_run / "checkpoints" / "best.pt"), "--queries", str(queries),
-                     "--features", str(tiny_data["features"]), "--out", str(out))
-    assert result.returncode == USER_ERROR
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("drn predict: error: ") and f"{queries}{message}" in lines[-1], result.stderr
+    code = main(["predict", str(trained_run / "checkpoints" / "best.pt"), "--queries", str(queries),
+                 "--features", str(tiny_data["features"]), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == USER_ERROR
+    assert err.startswith("drn predict: error: ") and err.count("\n") == 1 and f"{queries}{message}" in err, err
     assert not out.exists() and list(tmp_path.iterdir()) == [queries]
 
 
+def test_bad_queries_line_through_the_command(trained_run, tiny_data, eval_rows, tmp_path):
+    queries = write_bad(tmp_path, eval_rows, BAD_LINES[0][1])
+    result = run_cli("predict", str(trained_run / "checkpoints" / "best.pt"), "--queries", str(queries),
+                     "--features", str(tiny_data["features"]), "--out", str(tmp_path / "pred.jsonl"))
+    assert result.returncode == USER_ERROR and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1].startswith(f"drn predict: error: {queries}:2: not a JSON object")
+    assert list(tmp_path.iterdir()) == [queries]
+
+
+@pytest.mark.slow
 def test_queries_mode_needs_out_and_one_source(trained_run, tiny_data, tmp_path):
     queries = write_queries(tmp_path / "q.jsonl", [{"qid": "a", "vid": "SYNTE00000", "query": "opens the door"}])
     checkpoint = str(trained_run / "checkpoints" / "best.pt")
