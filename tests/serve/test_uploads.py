@@ -167,3 +167,31 @@ def test_listed_videos_extract_and_a_mislabelled_file_gets_a_message(video_clien
     assert job["state"] == "done"
     bad = wait_for(video_client, video_client.post("/api/jobs", json={"video": video_id(video_client, "notes.mp4")}).json())
     assert bad["state"] == "error" and "notes.mp4" in bad["message"] and "\n" not in bad["message"]
+
+
+@pytest.mark.slow
+def test_users_uploading_at_once_each_get_their_own_video_grounded(video_client, video_checkpoint, tmp_path):
+    import threading
+
+    videos = [write_video(tmp_path / f"user{i}.webm", seconds=3.0 + i, size=64 + 16 * i) for i in range(4)]
+    grounder = Grounder(video_checkpoint)
+    expected = {v.stem: [r["pred_relevant_windows"] for r in grounder.ground_video(v, QUERIES)] for v in videos}
+    got, errors = {}, []
+
+    def user(video):
+        try:
+            response = video_client.post("/api/predict", files={"file": (video.name, video.read_bytes())},
+                                         data={"query": QUERIES})
+            rows = response.json()["predictions"]
+            got[video.stem] = ({r["vid"] for r in rows}, [r["pred_relevant_windows"] for r in rows])
+        except Exception as exc:  # collected: an assertion in a thread would be lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=user, args=(video,)) for video in videos]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    assert got == {stem: ({stem}, windows) for stem, windows in expected.items()}
+    assert len(video_client.app.state.model.cache) == 4  # each video extracted once
