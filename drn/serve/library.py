@@ -97,9 +97,24 @@ def read_features_index(root: Path) -> dict:
     return record
 
 
-def scan_features(root: Path, videos_root: Path | None) -> dict[str, Entry]:
+def _source_video(source: str, served: list[Path]) -> Path | None:
+    """The served video file that extract.json's `source` names: the same absolute path, else
+    the one file whose trailing path parts (or, failing that, whose name) match (`drn extract`
+    records paths as given, relative to wherever it ran); None when none or several match."""
+    source_path = Path(source)
+    if source_path.is_absolute() and source_path.resolve() in served:
+        return source_path.resolve()
+    parts = tuple(part for part in source_path.parts if part not in ("..", ".", "/"))
+    for width in (len(parts), 1):
+        matches = [video for video in served if width and video.parts[-width:] == parts[-width:]]
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+def scan_features(root: Path, served: list[Path]) -> dict[str, Entry]:
     """The videos of a `drn extract` folder (extract.json + VID.npy), by id. A video whose
-    extract.json `source` lies inside `videos_root` is playable."""
+    extract.json `source` is one of the `served` video files is playable."""
     root = root.resolve()
     listing = read_features_index(root)["videos"]
     entries: dict[str, Entry] = {}
@@ -110,10 +125,7 @@ def scan_features(root: Path, videos_root: Path | None) -> dict[str, Entry]:
             skipped += 1
             continue
         source = info.get("source") if isinstance(info, dict) else None
-        video = None
-        if source and videos_root is not None:
-            candidate = Path(source) if Path(source).is_absolute() else root / source
-            video = candidate.resolve() if candidate.is_file() and _inside(candidate, videos_root) else None
+        video = _source_video(source, served) if isinstance(source, str) and source else None
         try:
             duration = float(info["duration"])
         except (KeyError, TypeError, ValueError):
@@ -151,7 +163,8 @@ class Library:
         if self.videos_root is not None:
             listing.update(scan_videos(self.videos_root))
         if self.features_root is not None:
-            listing.update(scan_features(self.features_root, self.videos_root))
+            served = [entry.video.resolve() for entry in listing.values()]
+            listing.update(scan_features(self.features_root, served))
         with self._lock:
             self._listing, self._scanned_at = listing, time.monotonic()
         return listing
