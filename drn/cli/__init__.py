@@ -9,7 +9,7 @@ import sys
 import threading
 
 # name -> module under drn.cli; a module provides add_parser(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("info", "train", "eval", "predict", "demo", "score", "extract")
+SUBCOMMANDS = ("info", "train", "eval", "predict", "demo", "score", "extract", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
