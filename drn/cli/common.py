@@ -50,7 +50,7 @@ def report_errors(run):
         try:
             return run(args)
         except (UserError, OSError) as exc:
-            if isinstance(exc, OSError) and exc.filename is None:
+            if not isinstance(exc, UserError) and exc.filename is None:
                 raise
             if getattr(args, "verbose", False):
                 logger.exception("%s failed", args.command)
