@@ -16,16 +16,16 @@ inline void check_nms_args(const at::Tensor& segments, const at::Tensor& scores,
   check_segments(segments, op, "segments");
   const int64_t n = segments.size(0);
   DRN_CHECK_VALUE(scores.dim() == 1 && scores.size(0) == n, op, ": scores must have shape [N] = [", n,
-                    "] (one per segment), got ", shape_str(scores));
+                  "] (one per segment), got ", shape_str(scores));
   DRN_CHECK_VALUE(groups.dim() == 1 && groups.size(0) == n, op, ": groups must have shape [N] = [", n,
-                    "] (one per segment), got ", shape_str(groups));
+                  "] (one per segment), got ", shape_str(groups));
   check_same(segments, scores, op, "segments", "scores");
   DRN_CHECK_TYPE(groups.scalar_type() == at::kLong, op, ": groups must be int64, got ", groups.scalar_type());
   check_device(segments, groups, op, "segments", "groups");
   DRN_CHECK_VALUE(iou_threshold >= 0.0 && iou_threshold <= 1.0, op, ": iou_threshold must lie in [0, 1], got ",
-                    iou_threshold);
+                  iou_threshold);
   DRN_CHECK_VALUE(max_per_group >= -1, op, ": max_per_group must be -1 (no limit) or >= 0, got ",
-                    max_per_group);
+                  max_per_group);
 }
 
 }  // namespace

@@ -194,8 +194,8 @@ void nms_large_runs(const at::Tensor& sorted_segs, const at::Tensor& order, cons
     C10_CUDA_CHECK(cudaGetDevice(&device));
     C10_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     DRN_CHECK(shared <= static_cast<size_t>(optin), "batched_temporal_nms: a group of ", max_words * kTile,
-                " segments is more than this GPU's kernel can hold (", static_cast<int64_t>(optin) / 8 * kTile,
-                "); split it into several groups");
+              " segments is more than this GPU's kernel can hold (", static_cast<int64_t>(optin) / 8 * kTile,
+              "); split it into several groups");
     C10_CUDA_CHECK(cudaFuncSetAttribute(nms_walk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(shared)));
   }
