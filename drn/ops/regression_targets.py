@@ -30,9 +30,9 @@ def regression_targets(
 
     Non-finite input follows IEEE comparisons, on every device: a comparison with NaN is false, so
     a NaN point, segment coordinate or range bound makes no location positive through it, and
-    targets carry the NaN (p - start). Infinities are ordinary values: (-inf, inf) makes every
-    finite location positive with targets (inf, inf); segments of equal (even infinite) length tie
-    to the lowest index. A segment is reversed (an error) only when start > end holds, so NaN is not.
+    targets carry the NaN (p - start). Infinities are ordinary values: (-inf, inf) holds every
+    finite location, with targets (inf, inf) (positive unless a range's upper bound is finite);
+    segments of equal (even infinite) length tie to the lowest index. A segment is reversed (an error) only when start > end holds, so NaN is not.
     """
     _checks.floating(points, _OP, "points")
     _checks.floating(segments, _OP, "segments")
