@@ -30,6 +30,29 @@ def per_group_nms(w: NmsWorkload) -> torch.Tensor:
     return keep[torch.sort(w.scores[keep], descending=True, stable=True).indices]
 
 
+def nms_by_components(w: NmsWorkload, chunk: int = 256) -> torch.Tensor:
+    """torchvision.ops.nms on a single-group workload, split where NMS cannot cross: sorted by start,
+    a new overlap component begins where a start reaches every earlier end (IoU 0 across it).
+    Whole components are run together in chunks of about `chunk` segments, so the cost is linear
+    in N when the components are small, where one torchvision call on sparse input is O(N^2).
+    """
+    assert bool((w.groups == w.groups[0]).all()), "one group"
+    order = torch.sort(w.segments[:, 0], stable=True).indices
+    start, end = w.segments[order, 0], w.segments[order, 1]
+    new = torch.ones(len(order), dtype=torch.bool)
+    new[1:] = start[1:] >= torch.cummax(end, 0).values[:-1]
+    firsts = new.nonzero()[:, 0]
+    bucket = firsts // chunk  # a chunk starts at the first component of each bucket
+    cuts = firsts[torch.cat([torch.ones(1, dtype=torch.bool), bucket[1:] != bucket[:-1]])].tolist() + [len(order)]
+    boxes = w.boxes()
+    kept = [torch.empty(0, dtype=torch.long)]
+    for a, b in zip(cuts, cuts[1:]):
+        idx = order[a:b]
+        kept.append(idx[torchvision.ops.nms(boxes[idx], w.scores[idx], w.iou_threshold)])
+    keep = torch.cat(kept)
+    return keep[torch.sort(w.scores[keep], descending=True, stable=True).indices]
+
+
 def first_groups(w: NmsWorkload, count: int) -> NmsWorkload:
     """The workload cut to its first `count` groups (a check that a slow peer agrees, in seconds)."""
     bounds = group_bounds(w.groups)

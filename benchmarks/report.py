@@ -32,12 +32,16 @@ WORKLOADS = [
 PEER_NAMES = {
     ("batched_temporal_nms", "torchvision"): "torchvision.ops.batched_nms",
     ("temporal_nms", "torchvision"): "torchvision.ops.nms",
+    ("temporal_nms sparse", "torchvision"): "torchvision.ops.nms",
+    ("temporal_nms dense", "torchvision"): "torchvision.ops.nms",
     ("segment_iou", "torchvision"): "torchvision.ops.box_iou",
     ("iou_loss fwd+bwd", "copy"): "tensor.copy_ of the same 48 B/pair",
 }
 UNITS = {
     "batched_temporal_nms": "segments (queries x 56)",
     "temporal_nms": "segments in one group",
+    "temporal_nms sparse": "sparse proposals in one group",
+    "temporal_nms dense": "dense proposals in one group",
     "segment_iou": "pairs (N x 100)",
     "regression_targets": "locations (queries x 56)",
     "iou_loss fwd+bwd": "(l, r) pairs",
@@ -165,7 +169,8 @@ def plot(run: dict, path: Path) -> None:
         return
     cols = 3
     # Legends go under their panels, so none covers a curve.
-    fig, axes = plt.subplots(2, cols, figsize=(5.2 * cols, 10.0), squeeze=False, layout="constrained")
+    rows_n = -(-(len(ops) + 1) // cols)  # every op's panel plus the ratio panel
+    fig, axes = plt.subplots(rows_n, cols, figsize=(5.2 * cols, 5.0 * rows_n), squeeze=False, layout="constrained")
     flat = list(axes.flat)
     for ax, op in zip(flat, ops):
         impls = ["ours"] + sorted({r["impl"] for r in rows if r["op"] == op} - {"ours"})

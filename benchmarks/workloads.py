@@ -135,6 +135,43 @@ def action_proposals(num: int = 20000, seed: int = 3, duration: float = 3600.0) 
     )
 
 
+def sparse_proposals(num: int, seed: int = 11) -> NmsWorkload:
+    """One group of `num` proposals that rarely overlap (about one neighbour in three), in no order.
+
+    Starts uniform over num x 8 s, lengths log-normal around 3 s: the case where greedy NMS keeps
+    almost everything, so an all-pairs kernel does O(N^2) work. Threshold 0.5.
+    """
+    g = torch.Generator().manual_seed(seed)
+    start = torch.rand(num, generator=g, dtype=torch.float64) * (num * 8.0)
+    length = torch.exp(torch.randn(num, generator=g, dtype=torch.float64) * 0.5 + 1.1).clamp(0.2, 30.0)
+    segments = torch.stack([start, start + length], dim=1).to(torch.float32)
+    return NmsWorkload(f"one group: {num:,} sparse proposals", segments, distinct_scores(torch.randn(num, generator=g)),
+                       torch.zeros(num, dtype=torch.long), 0.5)
+
+
+def dense_proposals(num: int, seed: int = 12, per_action: int = 200) -> NmsWorkload:
+    """One group of `num` proposals in dense clusters of `per_action` around actions, in no order.
+
+    Each action (length log-normal around 20 s) gets proposals jittered in centre (0.3 x length)
+    and length (x e^(0.3 N)), kept inside a window of 4 x its length; windows do not overlap. Most
+    proposals are suppressed by a few kept ones per action. Threshold 0.5.
+    """
+    g = torch.Generator().manual_seed(seed)
+    actions = max(1, num // per_action)
+    length = torch.exp(torch.randn(actions, generator=g, dtype=torch.float64) * 0.5 + 3.0).clamp(2.0, 200.0)
+    window = 4 * length
+    centre = torch.cumsum(window, 0) - window / 2
+    pick = torch.randint(0, actions, (num,), generator=g)
+    c = centre[pick] + torch.randn(num, generator=g, dtype=torch.float64) * length[pick] * 0.3
+    ln = length[pick] * torch.exp(torch.randn(num, generator=g, dtype=torch.float64) * 0.3)
+    lo, hi = centre[pick] - window[pick] / 2, centre[pick] + window[pick] / 2
+    start = torch.minimum(torch.maximum(c - ln / 2, lo), hi)
+    end = torch.maximum(torch.minimum(c + ln / 2, hi), start)
+    segments = torch.stack([start, end], dim=1).to(torch.float32)
+    return NmsWorkload(f"one group: {num:,} dense proposals", segments, distinct_scores(torch.randn(num, generator=g)),
+                       torch.zeros(num, dtype=torch.long), 0.5)
+
+
 @dataclass
 class TargetsWorkload:
     name: str

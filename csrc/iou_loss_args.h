@@ -33,9 +33,9 @@ struct IouLossArgs {
   // The incoming gradient of the backward: [...] for reduction "none", one element otherwise;
   // returned contiguous in pred's dtype.
   at::Tensor grad(const at::Tensor& grad_in) const {
-    TORCH_CHECK_VALUE(reduction == kNone ? grad_in.sizes() == lead : grad_in.numel() == 1,
-                      "iou_loss_backward: grad must have shape ", reduction == kNone ? lead : at::IntArrayRef{},
-                      ", got ", shape_str(grad_in));
+    DRN_CHECK_VALUE(reduction == kNone ? grad_in.sizes() == lead : grad_in.numel() == 1,
+                    "iou_loss_backward: grad must have shape ", reduction == kNone ? lead : at::IntArrayRef{},
+                    ", got ", shape_str(grad_in));
     check_device(pred, grad_in, "iou_loss_backward", "pred", "grad");
     return grad_in.to(pred.scalar_type()).contiguous();
   }

@@ -15,17 +15,17 @@ inline void check_nms_args(const at::Tensor& segments, const at::Tensor& scores,
   const char* op = "batched_temporal_nms";
   check_segments(segments, op, "segments");
   const int64_t n = segments.size(0);
-  TORCH_CHECK_VALUE(scores.dim() == 1 && scores.size(0) == n, op, ": scores must have shape [N] = [", n,
-                    "] (one per segment), got ", shape_str(scores));
-  TORCH_CHECK_VALUE(groups.dim() == 1 && groups.size(0) == n, op, ": groups must have shape [N] = [", n,
-                    "] (one per segment), got ", shape_str(groups));
+  DRN_CHECK_VALUE(scores.dim() == 1 && scores.size(0) == n, op, ": scores must have shape [N] = [", n,
+                  "] (one per segment), got ", shape_str(scores));
+  DRN_CHECK_VALUE(groups.dim() == 1 && groups.size(0) == n, op, ": groups must have shape [N] = [", n,
+                  "] (one per segment), got ", shape_str(groups));
   check_same(segments, scores, op, "segments", "scores");
-  TORCH_CHECK_TYPE(groups.scalar_type() == at::kLong, op, ": groups must be int64, got ", groups.scalar_type());
+  DRN_CHECK_TYPE(groups.scalar_type() == at::kLong, op, ": groups must be int64, got ", groups.scalar_type());
   check_device(segments, groups, op, "segments", "groups");
-  TORCH_CHECK_VALUE(iou_threshold >= 0.0 && iou_threshold <= 1.0, op, ": iou_threshold must lie in [0, 1], got ",
-                    iou_threshold);
-  TORCH_CHECK_VALUE(max_per_group >= -1, op, ": max_per_group must be -1 (no limit) or >= 0, got ",
-                    max_per_group);
+  DRN_CHECK_VALUE(iou_threshold >= 0.0 && iou_threshold <= 1.0, op, ": iou_threshold must lie in [0, 1], got ",
+                  iou_threshold);
+  DRN_CHECK_VALUE(max_per_group >= -1, op, ": max_per_group must be -1 (no limit) or >= 0, got ",
+                  max_per_group);
 }
 
 }  // namespace

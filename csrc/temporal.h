@@ -24,6 +24,8 @@ DRN_HD T tmax(T a, T b) { return a > b ? a : b; }
 
 // IoU of [s1, e1] and [s2, e2] (start <= end): overlap clamped at 0, 0 where the union is 0.
 // The union is written len1 + len2 - overlap, the same rounding as torchvision's box IoU.
+// Non-finite input: a segment with a NaN or infinite coordinate (or a length past the dtype's range)
+// has a non-finite length, so the union is NaN or infinite and the IoU is 0 with every segment.
 template <typename T>
 DRN_HD T segment_iou(T s1, T e1, T s2, T e2) {
   T inter = tmin(e1, e2) - tmax(s1, s2);
@@ -84,16 +86,30 @@ DRN_HD T dmin_da(T a, T b) { return T(a < b) + T(0.5) * T(a == b); }
 template <typename T>
 DRN_HD T dmax_da(T a, T b) { return T(a > b) + T(0.5) * T(a == b); }
 
+// 1 when l, r, lt, rt are all finite, NaN otherwise (x - x is 0 only for finite x): the losses and
+// gradients are multiplied by it, so a pair with a NaN or infinite distance gives NaN, never a
+// number that depends on which min/max saw the NaN. The references multiply by the same factor.
+template <typename T>
+DRN_HD T finite_factor(T l, T r, T lt, T rt) {
+  return T(1) + (((l - l) + (r - r)) + ((lt - lt) + (rt - rt)));
+}
+
 // Loss of one (l, r) prediction against its target (lt, rt), all distances from one point.
 template <typename T>
 DRN_HD T iou_loss_value(T l, T r, T lt, T rt, int type, T eps) {
   const T inter = tmin(l, lt) + tmin(r, rt);
   const T uni = (l + r) + (lt + rt) - inter;
   const T iou = (inter + eps) / (uni + eps);
-  if (type == kIou) return -tlog(iou);
-  if (type == kLinearIou) return T(1) - iou;
-  const T hull = tmax(l, lt) + tmax(r, rt);
-  return T(1) - iou + (hull - uni) / (hull + eps);
+  T loss;
+  if (type == kIou) {
+    loss = -tlog(iou);
+  } else if (type == kLinearIou) {
+    loss = T(1) - iou;
+  } else {
+    const T hull = tmax(l, lt) + tmax(r, rt);
+    loss = T(1) - iou + (hull - uni) / (hull + eps);
+  }
+  return loss * finite_factor(l, r, lt, rt);
 }
 
 // Gradient of iou_loss_value, scaled by g, with respect to l, r, lt, rt.
@@ -124,6 +140,7 @@ DRN_HD void iou_loss_grad(T l, T r, T lt, T rt, int type, T eps, T g, T* dl, T* 
     dc[2] = dmax_da(lt, l);
     dc[3] = dmax_da(rt, r);
   }
+  g = g * finite_factor(l, r, lt, rt);
   T out[4];
   for (int k = 0; k < 4; ++k) out[k] = g * (coef_i * di[k] + coef_u * (T(1) - di[k]) + coef_c * dc[k]);
   *dl = out[0];

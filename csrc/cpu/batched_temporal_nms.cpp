@@ -1,8 +1,8 @@
 // batched_temporal_nms on the CPU. Groups are found without a global sort when they arrive
 // contiguous (the grounding case: a query's candidates side by side), and processed in parallel.
-// A candidate is tested against the kept segments of its group in vectorised blocks. Inside a large
-// group the 1-D structure bounds the work: kept segments are held sorted by start, and a candidate
-// is compared only with those whose start lies in a window it could overlap.
+// A small group tests each candidate against its kept segments in vectorised blocks. A large group
+// is a sweep over the segments sorted by start: a candidate is compared only with the kept
+// segments that overlap it, so sparse proposals cost O(N log N), not O(N^2).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -22,7 +22,7 @@
 namespace {
 
 // Up to this size a group tests each candidate against every kept segment, in kept (score) order,
-// which finds a suppressor early; larger groups use the window over kept segments sorted by start.
+// which finds a suppressor early; larger groups use the sweep over kept segments sorted by start.
 constexpr int64_t kSmallGroup = 256;
 
 // Element ids laid out group by group (stable), and where each group's run starts.
@@ -102,26 +102,132 @@ void sort_by_score_compare(std::vector<int64_t>& ids, const T* score) {
             [score](int64_t a, int64_t b) { return score[a] > score[b] || (score[a] == score[b] && a < b); });
 }
 
+// Sorts 64-bit keys ascending: an LSD radix sort, 11 bits a pass, skipping the digits every key
+// shares (tmp is scratch space).
+inline void radix_sort(std::vector<uint64_t>& a, std::vector<uint64_t>& tmp) {
+  const size_t n = a.size();
+  if (n < 2) return;
+  tmp.resize(n);
+  constexpr int kBits = 11, kDigits = (64 + kBits - 1) / kBits;
+  constexpr uint64_t kMask = (uint64_t(1) << kBits) - 1;
+  std::vector<uint32_t> hist(size_t(kDigits) << kBits, 0);
+  for (const uint64_t key : a)
+    for (int d = 0; d < kDigits; ++d) ++hist[(size_t(d) << kBits) + ((key >> (d * kBits)) & kMask)];
+  for (int d = 0; d < kDigits; ++d) {
+    uint32_t* h = hist.data() + (size_t(d) << kBits);
+    if (h[(a[0] >> (d * kBits)) & kMask] == n) continue;  // every key has this digit
+    uint32_t sum = 0;
+    for (uint64_t v = 0; v <= kMask; ++v) {
+      const uint32_t c = h[v];
+      h[v] = sum;
+      sum += c;
+    }
+    for (const uint64_t key : a) tmp[h[(key >> (d * kBits)) & kMask]++] = key;
+    a.swap(tmp);
+  }
+}
+
+// The ends of the kept segments of a large group, at their candidates' ranks by start (-inf where
+// none is kept), under a 64-ary tree of block maxima: finding the nearest kept rank below or above
+// r whose end exceeds x costs a few 64-entry scans, however many segments lie in between.
+template <typename T>
+struct KeptByStart {
+  static constexpr int kFan = 64;
+  std::vector<std::vector<T>> level;  // level[0][p]: the end at rank p; level[l + 1]: maxima of 64
+
+  void reset(int64_t n) {
+    const T none = -std::numeric_limits<T>::infinity();
+    int64_t size = std::max<int64_t>(n, 1);
+    size_t l = 0;
+    for (;; ++l) {
+      const int64_t padded = (size + kFan - 1) / kFan * kFan;
+      if (level.size() <= l) level.emplace_back();
+      level[l].assign(padded, none);
+      if (padded == kFan) break;
+      size = padded / kFan;
+    }
+    level.resize(l + 1);
+  }
+
+  void set(int64_t p, T end) {
+    for (auto& a : level) {
+      if (!(end > a[p])) return;  // the maxima above already hold at least this much
+      a[p] = end;
+      p /= kFan;
+    }
+  }
+
+  // The largest rank below r with end > x, or -1.
+  int64_t prev_above(int64_t r, T x) const {
+    int64_t p = r - 1;
+    size_t l = 0;
+    while (p >= 0) {
+      const T* a = level[l].data();
+      const int64_t lo = p & ~int64_t(kFan - 1);
+      while (p >= lo && !(a[p] > x)) --p;
+      if (p >= lo) {
+        if (l == 0) return p;
+        --l;  // the block below p holds it: scan that block from its end
+        p = p * kFan + kFan - 1;
+      } else {
+        if (++l == level.size()) return -1;
+        p = lo / kFan - 1;
+      }
+    }
+    return -1;
+  }
+
+  // The smallest rank above r with end > x, or a rank past the last one.
+  int64_t next_above(int64_t r, T x) const {
+    int64_t p = r + 1;
+    size_t l = 0;
+    for (;;) {
+      const T* a = level[l].data();
+      const int64_t size = static_cast<int64_t>(level[l].size());
+      if (p >= size) return std::numeric_limits<int64_t>::max();
+      const int64_t hi = (p | int64_t(kFan - 1)) + 1;
+      while (p < hi && !(a[p] > x)) ++p;
+      if (p < hi) {
+        if (l == 0) return p;
+        --l;
+        p = p * kFan;
+      } else {
+        if (++l == level.size()) return std::numeric_limits<int64_t>::max();
+        p = hi / kFan;
+      }
+    }
+  }
+};
+
 template <typename T>
 struct Greedy {
   const T* seg;
   const T* score;
   T thr;          // see threshold_in
-  double thr_d;   // the same threshold, for the window's length bound
+  double thr_d;   // the same threshold, for the sweep's length bound
   int64_t limit;  // kept per group; -1 means no limit
   std::vector<int64_t> cand;
-  std::vector<uint64_t> keys;
-  std::vector<T> ks, ke;  // kept segments: in kept order (small groups) or sorted by start (large)
+  std::vector<uint64_t> keys, scratch;  // sort keys (float scores or starts) and radix scratch
+  std::vector<T> ks, ke;  // small groups: the kept segments, in kept order
+  // Large groups: candidates by start (c indexes cand), each candidate's rank in that order (-1:
+  // it meets nothing), the segments by rank, and the kept ones' ends.
+  std::vector<int64_t> by_start;
+  std::vector<int64_t> rank;
+  std::vector<T> rs, re;
+  KeptByStart<T> kept_ends;
 
   // The group's ids, best first: score descending, ties by id ascending.
   void order(const GroupRuns& runs, int64_t first, int64_t last) {
     const int64_t n = last - first;
     cand.resize(n);
     if constexpr (std::is_same_v<T, float>) {
-      if (n <= (int64_t(1) << 32)) {  // positions grow with ids inside a run: they break ties like ids
+      if (n < (int64_t(1) << 32)) {  // positions grow with ids inside a run: they break ties like ids
         keys.resize(n);
         for (int64_t k = 0; k < n; ++k) keys[k] = score_key(score[runs.id(first + k)], static_cast<uint64_t>(k));
-        std::sort(keys.begin(), keys.end());
+        if (n > kSmallGroup)
+          radix_sort(keys, scratch);
+        else
+          std::sort(keys.begin(), keys.end());
         for (int64_t k = 0; k < n; ++k) cand[k] = runs.id(first + static_cast<int64_t>(keys[k] & 0xffffffffu));
         return;
       }
@@ -153,53 +259,82 @@ struct Greedy {
       });
       return kept;
     }
-    T longest = T(0);
-    drn::cpu::with_best_isa([&]() __attribute__((always_inline)) {
-      for (int64_t c = 0; c < n && kept < cap; ++c) {
-        const int64_t id = cand[c];
-        const T s = seg[2 * id], e = seg[2 * id + 1];
-        // Only kept segments starting in (s - reach, e) can overlap [s, e]; IoU > thr > 0 also needs
-        // the kept length below len / thr, so the reach is the smaller of that and the longest kept.
-        T reach = longest;
-        if (thr_d > 0.0) reach = std::min(reach, static_cast<T>((e - s) / thr_d * 1.0001));
-        const int64_t lo = std::lower_bound(ks.begin(), ks.end(), s - reach) - ks.begin();
-        const int64_t hi = std::lower_bound(ks.begin() + lo, ks.end(), e) - ks.begin();
-        if (any_above(ks.data(), ke.data(), lo, hi, s, e, thr)) continue;
-        out[kept++] = id;
-        const auto at = std::upper_bound(ks.begin() + lo, ks.end(), s) - ks.begin();
-        ks.insert(ks.begin() + at, s);
-        ke.insert(ke.begin() + at, e);
-        longest = std::max(longest, e - s);
+    return sweep(n, cap, out);
+  }
+
+  // Fills by_start with the candidates (indices into cand) of finite length, by start ascending;
+  // returns their count. A NaN or infinite coordinate (or a length past the dtype's range) makes
+  // the length non-finite, and then IoU is 0 with every segment: such a candidate meets nothing.
+  int64_t order_by_start(int64_t n) {
+    by_start.clear();
+    if constexpr (std::is_same_v<T, float>) {
+      if (n < (int64_t(1) << 32)) {  // one integer sort of (start, candidate) packed keys
+        keys.clear();
+        for (int64_t c = 0; c < n; ++c) {
+          const T s = seg[2 * cand[c]], e = seg[2 * cand[c] + 1];
+          if (std::isfinite(e - s)) keys.push_back((static_cast<uint64_t>(ordered_bits(s)) << 32) | uint64_t(c));
+        }
+        radix_sort(keys, scratch);
+        by_start.resize(keys.size());
+        for (size_t p = 0; p < keys.size(); ++p) by_start[p] = static_cast<int64_t>(keys[p] & 0xffffffffu);
+        return static_cast<int64_t>(by_start.size());
       }
-    });
+    }
+    for (int64_t c = 0; c < n; ++c) {
+      const T s = seg[2 * cand[c]], e = seg[2 * cand[c] + 1];
+      if (std::isfinite(e - s)) by_start.push_back(c);
+    }
+    std::sort(by_start.begin(), by_start.end(),
+              [this](int64_t a, int64_t b) { return seg[2 * cand[a]] < seg[2 * cand[b]]; });
+    return static_cast<int64_t>(by_start.size());
+  }
+
+  // Greedy over a large group with the kept segments indexed by start: candidate c is compared
+  // only with kept segments that overlap it (end > s and start < e), found through KeptByStart.
+  // Every pair it skips has overlap <= 0, so IoU 0, and the keep list is the all-pairs one.
+  int64_t sweep(int64_t n, int64_t cap, int64_t* out) {
+    const int64_t m = order_by_start(n);
+    rs.resize(m);
+    re.resize(m);
+    rank.assign(n, -1);
+    for (int64_t p = 0; p < m; ++p) {
+      const int64_t c = by_start[p];
+      rank[c] = p;
+      rs[p] = seg[2 * cand[c]];
+      re[p] = seg[2 * cand[c] + 1];
+    }
+    kept_ends.reset(m);
+    int64_t kept = 0;
+    for (int64_t c = 0; c < n && kept < cap; ++c) {
+      const int64_t r = rank[c];
+      if (r >= 0) {
+        const T s = rs[r], e = re[r];
+        // IoU > thr > 0 needs the kept length below (e - s) / thr, so a kept segment ending after
+        // s starts after s minus that (with slack for rounding, and for s's own in double).
+        const double sd = static_cast<double>(s);
+        const double lowest = thr_d > 0.0 ? sd - (static_cast<double>(e) - sd) / thr_d * 1.001 - std::abs(sd) * 1e-15
+                                          : -std::numeric_limits<double>::infinity();
+        bool hit = false;
+        // Kept segments starting at or before s that end after it, then those starting in [s, e).
+        for (int64_t p = r; !hit && (p = kept_ends.prev_above(p, s)) >= 0 && static_cast<double>(rs[p]) >= lowest;)
+          hit = drn::segment_iou(rs[p], re[p], s, e) > thr;
+        for (int64_t p = r; !hit && (p = kept_ends.next_above(p, s)) < m && rs[p] < e;)
+          hit = drn::segment_iou(rs[p], re[p], s, e) > thr;
+        if (hit) continue;
+        kept_ends.set(r, e);
+      }
+      out[kept++] = cand[c];
+    }
     return kept;
   }
 };
 
-// Sorts distinct ids below 2^32 by score descending, ties by id ascending: an LSD radix sort of the
-// packed keys, 11 bits a pass, skipping the digits every key shares.
+// Sorts distinct ids below 2^32 by score descending, ties by id ascending (radix sort of packed keys).
 void sort_by_score_radix(std::vector<int64_t>& ids, const float* score) {
   const size_t n = ids.size();
-  if (n < 2) return;
-  std::vector<uint64_t> a(n), b(n);
+  std::vector<uint64_t> a(n), tmp;
   for (size_t k = 0; k < n; ++k) a[k] = score_key(score[ids[k]], static_cast<uint64_t>(ids[k]));
-  constexpr int kBits = 11, kDigits = (64 + kBits - 1) / kBits;
-  constexpr uint64_t kMask = (uint64_t(1) << kBits) - 1;
-  std::vector<uint32_t> hist(size_t(kDigits) << kBits, 0);
-  for (const uint64_t key : a)
-    for (int d = 0; d < kDigits; ++d) ++hist[(size_t(d) << kBits) + ((key >> (d * kBits)) & kMask)];
-  for (int d = 0; d < kDigits; ++d) {
-    uint32_t* h = hist.data() + (size_t(d) << kBits);
-    if (h[(a[0] >> (d * kBits)) & kMask] == n) continue;  // every key has this digit
-    uint32_t sum = 0;
-    for (uint64_t v = 0; v <= kMask; ++v) {
-      const uint32_t c = h[v];
-      h[v] = sum;
-      sum += c;
-    }
-    for (const uint64_t key : a) b[h[(key >> (d * kBits)) & kMask]++] = key;
-    a.swap(b);
-  }
+  radix_sort(a, tmp);
   for (size_t k = 0; k < n; ++k) ids[k] = static_cast<int64_t>(a[k] & 0xffffffffu);
 }
 
@@ -211,14 +346,14 @@ at::Tensor nms_impl(const at::Tensor& segments, const at::Tensor& scores, const 
   const T* sc = scores.data_ptr<T>();
   drn::check_ordered_cpu(seg, n, "batched_temporal_nms", "segments");
   for (int64_t i = 0; i < n; ++i)
-    TORCH_CHECK_VALUE(!std::isnan(sc[i]), "batched_temporal_nms: scores must not be NaN, but scores[", i, "] is NaN");
+    DRN_CHECK_VALUE(!std::isnan(sc[i]), "batched_temporal_nms: scores must not be NaN, but scores[", i, "] is NaN");
   const GroupRuns runs = find_runs(groups.data_ptr<int64_t>(), n);
   const int64_t num_runs = static_cast<int64_t>(runs.start.size()) - 1;
   std::vector<int64_t> slots(n), kept_count(num_runs);
   // About 2,000 candidates per task: small enough to balance two threads, big enough to amortise.
   const int64_t grain = std::max<int64_t>(1, 2048 * num_runs / std::max<int64_t>(n, 1));
   at::parallel_for(0, num_runs, grain, [&](int64_t lo, int64_t hi) {
-    Greedy<T> greedy{seg, sc, threshold_in<T>(thr), thr, limit, {}, {}, {}, {}};
+    Greedy<T> greedy{seg, sc, threshold_in<T>(thr), thr, limit};
     for (int64_t r = lo; r < hi; ++r)
       kept_count[r] = greedy.run(runs, runs.start[r], runs.start[r + 1], slots.data() + runs.start[r]);
   });

@@ -57,8 +57,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> regression_targets_cpu(
       const int64_t valid = cnt ? cnt[b] : G;
       for (int64_t g = 0; g < valid; ++g) {
         const scalar_t* sg = seg + (b * G + g) * 2;
-        TORCH_CHECK_VALUE(!(sg[0] > sg[1]), "regression_targets: segments must have start <= end, but segment [",
-                          b, ", ", g, "] is (", sg[0], ", ", sg[1], ")");
+        DRN_CHECK_VALUE(!(sg[0] > sg[1]), "regression_targets: segments must have start <= end, but segment [",
+                        b, ", ", g, "] is (", sg[0], ", ", sg[1], ")");
       }
     }
     if (B == 0 || L == 0) return;

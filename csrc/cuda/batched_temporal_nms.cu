@@ -193,9 +193,9 @@ void nms_large_runs(const at::Tensor& sorted_segs, const at::Tensor& order, cons
     int device = 0, optin = 0;
     C10_CUDA_CHECK(cudaGetDevice(&device));
     C10_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    TORCH_CHECK(shared <= static_cast<size_t>(optin), "batched_temporal_nms: a group of ", max_words * kTile,
-                " segments is more than this GPU's kernel can hold (", static_cast<int64_t>(optin) / 8 * kTile,
-                "); split it into several groups");
+    DRN_CHECK(shared <= static_cast<size_t>(optin), "batched_temporal_nms: a group of ", max_words * kTile,
+              " segments is more than this GPU's kernel can hold (", static_cast<int64_t>(optin) / 8 * kTile,
+              "); split it into several groups");
     C10_CUDA_CHECK(cudaFuncSetAttribute(nms_walk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(shared)));
   }
@@ -218,7 +218,7 @@ at::Tensor batched_temporal_nms_cuda(const at::Tensor& segments_in, const at::Te
   const auto nan = at::isnan(scores);
   if (n > 0 && nan.any().item<bool>()) {
     const int64_t i = nan.nonzero().select(1, 0)[0].item<int64_t>();
-    TORCH_CHECK_VALUE(false, op, ": scores must not be NaN, but scores[", i, "] is NaN");
+    DRN_CHECK_VALUE(false, op, ": scores must not be NaN, but scores[", i, "] is NaN");
   }
   if (n == 0 || max_per_group == 0) return at::empty({0}, groups.options());
 

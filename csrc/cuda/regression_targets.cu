@@ -45,8 +45,8 @@ void check_valid_ordered(const drn::RegressionTargetsArgs& args) {
   if (!bad.any().item<bool>()) return;
   const int64_t k = bad.flatten().nonzero().select(1, 0)[0].item<int64_t>();
   const int64_t b = k / args.per_query, g = k - b * args.per_query;
-  TORCH_CHECK_VALUE(false, "regression_targets: segments must have start <= end, but segment [", b, ", ", g,
-                    "] is (", seg[b][g][0].item<double>(), ", ", seg[b][g][1].item<double>(), ")");
+  DRN_CHECK_VALUE(false, "regression_targets: segments must have start <= end, but segment [", b, ", ", g,
+                  "] is (", seg[b][g][0].item<double>(), ", ", seg[b][g][1].item<double>(), ")");
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> regression_targets_cuda(

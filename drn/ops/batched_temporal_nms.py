@@ -32,6 +32,16 @@ def batched_temporal_nms(
         keep: int64 [K] indices into segments, sorted by score descending, ties by index
         ascending. With distinct scores this is the set and order of torchvision's batched_nms
         on the boxes (start, 0, end, 1).
+
+    Non-finite input, on every device: IoU is segment_iou's, so a segment with a NaN or infinite
+    coordinate overlaps nothing: it is never suppressed and suppresses nothing (kept, in score
+    order, unless max_per_group is reached first), as in torchvision, whose NaN IoU never exceeds
+    the threshold. Infinite scores sort as numbers; NaN scores are an error.
+
+    Cost on the CPU: groups of up to 256 compare each candidate with every kept segment; larger
+    groups sweep the segments sorted by start and compare a candidate only with the kept segments
+    that overlap it: O(N log N) for sparse proposals, more where kept segments pile up over one
+    point. On CUDA a large group builds an N x N suppression bitmask (O(N^2) work and memory).
     """
     _checks.segments(segments, _OP, "segments")
     _checks.floating(scores, _OP, "scores")

@@ -32,6 +32,10 @@ def iou_loss(
 
     Gradients flow to pred and target (not weight); at a min/max tie they are split in half, as
     autograd does. fp16/bf16 are computed in fp32 and returned in their own dtype.
+
+    Non-finite input: a pair with a NaN or infinite distance (pred or target) has loss NaN and NaN
+    gradients, on every device; the weight multiplies that NaN (a weight of 0 does not hide it),
+    so "sum" and "mean" are NaN too. A NaN weight makes its pair's loss NaN likewise.
     """
     _checks.floating(pred, _OP, "pred")
     _checks.floating(target, _OP, "target")
@@ -72,6 +76,11 @@ def iou_loss_reference(pred, target, weight=None, loss_type="iou", reduction="me
     else:
         hull = torch.maximum(l, lt) + torch.maximum(r, rt)
         loss = 1 - iou + (hull - union) / (hull + eps)
+    # 1 for a pair of finite distances, NaN otherwise (x - x is 0 only for finite x), as in the
+    # kernels: a NaN or infinite distance gives a NaN loss and NaN gradients. Detached, so that it
+    # only scales the gradient.
+    finite = (1 + (((l - l) + (r - r)) + ((lt - lt) + (rt - rt)))).detach()
+    loss = loss * finite
     if weight is not None:
         loss = loss * weight
     if reduction == "none":

@@ -27,6 +27,12 @@ def regression_targets(
         targets [B, T, 2]: (p - start, end - p) of the assigned segment (segment 0 for negatives),
         positive [B, T] bool: p lies strictly inside a segment (start < p < end) within range,
         assigned [B, T] int64: the winning segment (the shortest, ties to the lowest index), or -1.
+
+    Non-finite input follows IEEE comparisons, on every device: a comparison with NaN is false, so
+    a NaN point, segment coordinate or range bound makes no location positive through it, and
+    targets carry the NaN (p - start). Infinities are ordinary values: (-inf, inf) holds every
+    finite location, with targets (inf, inf) (positive unless a range's upper bound is finite);
+    segments of equal (even infinite) length tie to the lowest index. A segment is reversed (an error) only when start > end holds, so NaN is not.
     """
     _checks.floating(points, _OP, "points")
     _checks.floating(segments, _OP, "segments")
@@ -77,9 +83,14 @@ def regression_targets_reference(points, segments, ranges=None, num_segments=Non
         reach = torch.maximum(left, right)
         inside &= (ranges[None, :, 0, None] <= reach) & (reach <= ranges[None, :, 1, None])
     length = (end - start).expand_as(left)
-    # Among the segments that make a location positive, the shortest wins; argmin takes the first.
+    # Among the segments that make a location positive, the shortest wins, ties to the first; an
+    # infinite length ((-inf, inf) holds every point) ties with the padding, hence the explicit mask.
     masked = torch.where(inside, length, torch.full_like(length, float("inf")))
-    best = masked.argmin(dim=2) if G > 0 else torch.zeros(B, points.shape[0], dtype=torch.long)
+    if G > 0:
+        shortest = inside & (masked == masked.min(dim=2, keepdim=True).values)
+        best = shortest.to(torch.uint8).argmax(dim=2)  # the first True
+    else:
+        best = torch.zeros(B, points.shape[0], dtype=torch.long)
     positive = inside.any(dim=2)
     chosen = torch.where(positive, best, torch.zeros_like(best))
     targets = torch.stack(

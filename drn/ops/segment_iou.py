@@ -16,6 +16,10 @@ def segment_iou(a: torch.Tensor, b: torch.Tensor, aligned: bool = False) -> torc
     IoU = overlap / union with the overlap clamped at 0, and 0 where the union is 0 (two
     zero-length segments). Any float dtype; fp16/bf16 are computed in fp32 and returned in their
     own dtype. Raises ValueError for a segment with start > end.
+
+    Non-finite input, on every device: a segment with a NaN or infinite coordinate (or a length
+    past the dtype's range) has IoU 0 with every segment, itself included. The start > end check is
+    taken as written: a NaN end never counts as reversed, (inf, 5) does.
     """
     _checks.segments(a, _OP, "a")
     _checks.segments(b, _OP, "b")

@@ -168,14 +168,14 @@ def test_max_per_group_matches_reference(seed, limit):
 @requires_ext
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("spread", ["uniform", "long-tailed"])
-def test_large_group_windowed_path(dtype, spread):
-    """One group of 3000 (> 96: the kernel's sorted-window path) against the reference and torchvision."""
+def test_large_group_sweep(dtype, spread):
+    """One group of 3000 (> 256: the kernel's sweep) against the reference and torchvision."""
     gen = torch.Generator().manual_seed(17)
     n = 3000
     start = torch.rand(n, generator=gen, dtype=torch.float64) * 500
     if spread == "uniform":
         length = torch.rand(n, generator=gen, dtype=torch.float64) * 30
-    else:  # mostly short, a few very long: the window reach is bounded by len / threshold
+    else:  # mostly short, a few very long: long kept segments overlap many later candidates
         length = torch.rand(n, generator=gen, dtype=torch.float64).pow(6) * 400
     length[::50] = 0.0
     segments = torch.stack([start, start + length], 1).to(dtype)
@@ -200,6 +200,68 @@ def test_large_group_with_ties_matches_reference():
     for thr in (0.0, 0.4, 1.0):
         want = batched_temporal_nms_reference(segments, scores, groups, thr, 50)
         assert batched_temporal_nms(segments, scores, groups, thr, 50).tolist() == want.tolist()
+
+
+def _sweep_edge_case(kind: str, n: int, gen: torch.Generator) -> torch.Tensor:
+    """[n, 2] float64 segments of one shape the large-group sweep must get right."""
+    k = torch.arange(n, dtype=torch.float64)
+    if kind == "touching":  # each ends where the next starts: overlap 0, never suppressed
+        return torch.stack([k, k + 1], 1)
+    if kind == "zero-length":  # points, many at one place, some inside long segments
+        start = (k % 37).floor()
+        return torch.stack([start, start + torch.where(k % 3 == 0, 0.0, 5.0)], 1)
+    if kind == "equal starts":  # a few starts shared by many, lengths on a grid
+        start = (k % 5) * 3
+        return torch.stack([start, start + 1 + (k % 7)], 1)
+    if kind == "nested":  # long segments holding many short ones: overlap without suppression
+        start = torch.where(k % 10 == 0, k - 40, k)
+        return torch.stack([start, start + torch.where(k % 10 == 0, 90.0, 1.5)], 1)
+    if kind == "chain":  # a long run of neighbours: suppression decided down the chain
+        return torch.stack([k * 0.5, k * 0.5 + 1], 1)
+    return random_segments(n, gen, torch.float64, span=80).round()
+
+
+@requires_ext
+@pytest.mark.parametrize("kind", ["touching", "zero-length", "equal starts", "nested", "chain", "grid"])
+@pytest.mark.parametrize("scores_kind", ["distinct", "ties"])
+def test_large_group_sweep_edge_cases(kind, scores_kind):
+    """One group of 400 (> 256: the sweep) against the reference, and torchvision where scores differ."""
+    gen = torch.Generator().manual_seed(29)
+    n = 400
+    segments = _sweep_edge_case(kind, n, gen)
+    if scores_kind == "distinct":
+        scores = torch.randperm(n, generator=gen).to(torch.float64) / n
+    else:
+        scores = torch.randint(0, 4, (n,), generator=gen).to(torch.float64)
+    groups = torch.full((n,), 7, dtype=torch.long)
+    for thr, limit in ((0.0, -1), (0.3, -1), (0.5, 25), (1.0, -1)):
+        keep = batched_temporal_nms(segments, scores, groups, thr, limit)
+        want = batched_temporal_nms_reference(segments, scores, groups, thr, limit)
+        assert keep.tolist() == want.tolist(), (thr, limit)
+        if scores_kind == "distinct" and limit < 0:
+            assert keep.tolist() == torchvision_nms(segments, scores, groups, thr), thr
+    if kind == "touching":
+        assert len(batched_temporal_nms(segments, scores, groups, 0.0)) == n
+
+
+@requires_ext
+def test_large_groups_in_parallel_with_small_ones():
+    """Groups of 300-900 (sweep) beside groups of 20 (all pairs), shuffled, two threads."""
+    gen = torch.Generator().manual_seed(31)
+    sizes = [900, 20, 300, 20, 20, 600, 257, 256]
+    groups = torch.cat([torch.full((s,), g, dtype=torch.long) for g, s in enumerate(sizes)])
+    n = len(groups)
+    groups = groups[torch.randperm(n, generator=gen)]
+    segments = random_segments(n, gen, torch.float32, span=200)
+    scores = torch.randperm(n, generator=gen).float() / n  # distinct: torchvision's order is defined
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for thr in (0.0, 0.5):
+            assert batched_temporal_nms(segments, scores, groups, thr).tolist() == torchvision_nms(
+                segments, scores, groups, thr), thr
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -12,7 +12,10 @@ import pytest
 import drn.ops
 
 HERE = Path(__file__).resolve().parent
-SUITES = ["test_segment_iou.py", "test_regression_targets.py", "test_iou_loss.py", "test_batched_temporal_nms.py"]
+SUITES = [
+    "test_segment_iou.py", "test_regression_targets.py", "test_iou_loss.py", "test_batched_temporal_nms.py",
+    "test_non_finite.py",
+]
 
 
 @pytest.mark.skipif(drn.ops.backend()["ops"]["iou_loss"]["cpu"] != "cpu", reason="needs the compiled CPU kernels")

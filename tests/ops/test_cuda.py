@@ -224,3 +224,41 @@ def test_errors_on_cuda(call, text):
 )
 def test_opcheck_on_cuda(op, make):
     torch.library.opcheck(getattr(torch.ops.drn, op).default, make())
+
+
+def _with_non_finite(t: torch.Tensor, gen: torch.Generator, values=(float("nan"), float("inf"), -float("inf"))):
+    """t with about one entry in six replaced by NaN / +-Inf."""
+    out = t.clone()
+    hit = torch.rand(out.shape, generator=gen) < 1 / 6
+    pick = torch.tensor(values, dtype=out.dtype)[torch.randint(0, len(values), out.shape, generator=gen)]
+    return torch.where(hit, pick, out)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_non_finite_like_cpu(dtype):
+    """The NaN / Inf rules (README) hold on CUDA as on the CPU kernels: every op, NMS groups > 256 too."""
+    gen = torch.Generator().manual_seed(5)
+    a = _with_non_finite(random_segments(300, gen, dtype), gen)
+    a = torch.where((a[:, :1] > a[:, 1:]), a.flip(1), a)  # keep start <= end where it is comparable
+    torch.testing.assert_close(_cpu(segment_iou(*_cuda(a, a))), segment_iou(a, a), rtol=0, atol=0)
+    points = _with_non_finite(torch.linspace(-20, 20, 56, dtype=dtype), gen)
+    got, want = _cpu(regression_targets(*_cuda(points, a[:64].reshape(16, 4, 2)))), regression_targets(
+        points, a[:64].reshape(16, 4, 2))
+    torch.testing.assert_close(got[0], want[0], rtol=0, atol=0, equal_nan=True)
+    assert torch.equal(got[1], want[1]) and torch.equal(got[2], want[2])
+    pred, target = random_distances((200,), gen, dtype)
+    pred = _with_non_finite(pred, gen)
+    p, t = _cuda(pred, target)
+    p.requires_grad_(True)
+    loss = iou_loss(p, t, reduction="none")
+    loss.sum().backward()
+    pc = pred.clone().requires_grad_(True)
+    want_loss = iou_loss(pc, target, reduction="none")
+    want_loss.sum().backward()
+    torch.testing.assert_close(loss.detach().cpu(), want_loss.detach(), equal_nan=True)
+    torch.testing.assert_close(p.grad.cpu(), pc.grad, equal_nan=True)
+    scores = torch.rand(300, generator=gen, dtype=torch.float64).to(dtype)
+    for groups in (torch.zeros(300, dtype=torch.long), torch.arange(300) % 3):
+        for thr in (0.0, 0.5):
+            want = batched_temporal_nms(a, scores, groups, thr)
+            assert batched_temporal_nms(*_cuda(a, scores, groups), thr).cpu().tolist() == want.tolist()
