@@ -114,12 +114,22 @@ class GroundingDataset(Dataset):
     def __len__(self) -> int:
         return len(self.queries)
 
+    def clip_features(self, vid: str) -> torch.Tensor:
+        """Video `vid`'s features resampled to [T, D] clips."""
+        return resample_to_clips(self.source[vid], self.num_clips, self.pooling)
+
+    def word_ids(self, index: int) -> torch.Tensor:
+        """[L] int64 word ids of query `index`'s sentence (no padding)."""
+        return torch.tensor(self._word_ids[index], dtype=torch.int64)
+
     def __getitem__(self, index: int) -> dict:
+        return {"features": self.clip_features(self.queries[index].vid), **self.query_item(index)}
+
+    def query_item(self, index: int) -> dict:
+        """Item `index` without its features (what depends on the query alone)."""
         query = self.queries[index]
-        features = resample_to_clips(self.source[query.vid], self.num_clips, self.pooling)
         return {
-            "features": features,
-            "words": torch.tensor(self._word_ids[index], dtype=torch.int64),
+            "words": self.word_ids(index),
             "gt": torch.tensor([query.start, query.end], dtype=torch.float32),
             "duration": query.duration,
             "qid": query.qid,
@@ -132,7 +142,7 @@ def collate(items: Sequence[dict]) -> dict:
     """Stack dataset items into a batch of B.
 
     Returns a dict:
-        features  float32 [B, T, D]
+        features  float32 [B, T, D] (absent when the items have no features: `query_item`s)
         words     int64 [B, Lmax], padded with 0 (`PAD_ID`) after each sentence
         lengths   int64 [B], number of words of each sentence
         gt        float32 [B, 2], (start, end) in seconds
@@ -145,8 +155,10 @@ def collate(items: Sequence[dict]) -> dict:
     words = torch.full((len(items), int(lengths.max())), PAD_ID, dtype=torch.int64)
     for row, item in enumerate(items):
         words[row, : len(item["words"])] = item["words"]
+    features = {"features": torch.stack([item["features"] for item in items]).to(torch.float32)} \
+        if "features" in items[0] else {}
     return {
-        "features": torch.stack([item["features"] for item in items]).to(torch.float32),
+        **features,
         "words": words,
         "lengths": lengths,
         "gt": torch.stack([item["gt"] for item in items]).to(torch.float32),

@@ -6,8 +6,10 @@ A prediction row (one per query, the JSON-lines format of Moment-DETR / Lighthou
 in seconds, best first. The metrics are computed from the rows themselves (after rounding), so a
 metrics file always agrees with the predictions file written beside it.
 
-Under DDP each rank ranks a strided share of the queries and the rows are gathered, in dataset
-order, on every rank: no query is lost or counted twice.
+Queries are batched by video (`drn.data.video_batches`), so the model's query-independent part
+runs once per video; the rows come out in dataset order. Under DDP each rank ranks a strided share
+of the videos and the rows are gathered, in dataset order, on every rank: no query is lost or
+counted twice.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import contextlib
 import dataclasses
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
-from drn.data import GroundingDataset, collate
+from drn.data import GroundingDataset
+from drn.data.video_batches import VideoBatches, video_batches
 from drn.engine.distributed import all_gather_objects, get_rank, get_world_size
 from drn.metrics import grounding_metrics
 from drn.model import DRN, DRNConfig, postprocess
@@ -74,22 +77,20 @@ def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device,
     `use_iou`: score with sqrt(p_match * p_iou) (after stage 2) or p_match alone (after stage 1).
     """
     config = inference_config(model.config, eval_cfg)
-    rank, world = get_rank(), get_world_size()
-    indices = list(range(rank, len(dataset), world))
-    loader = DataLoader(Subset(dataset, indices), batch_size=eval_cfg["batch_size"], shuffle=False,
-                        collate_fn=collate, num_workers=num_workers)
+    # Whole videos per batch: each video's query-independent part runs once for all its queries.
+    batches = video_batches([query.vid for query in dataset.queries], eval_cfg["batch_size"],
+                            get_rank(), get_world_size())
+    loader = DataLoader(VideoBatches(dataset, batches), batch_size=None, shuffle=False, num_workers=num_workers)
     was_training = model.training
     model.eval()
     rows: list[tuple[int, dict]] = []
-    position = 0
     for batch in loader:
         with autocast(device, amp):
-            output = model(batch["features"].to(device), batch["words"].to(device), batch["lengths"].to(device))
+            output = model(batch["features"].to(device), batch["words"].to(device), batch["lengths"],
+                           batch["video_index"].to(device))
         ranked = postprocess(output, batch["duration"], config, use_iou=use_iou)
-        for item_ranked in ranked:
-            index = indices[position]
+        for index, item_ranked in zip(batch["index"], ranked):
             rows.append((index, prediction_row(dataset.queries[index], item_ranked)))
-            position += 1
     model.train(was_training)
     gathered = sorted((pair for part in all_gather_objects(rows) for pair in part), key=lambda pair: pair[0])
     return [row for _, row in gathered]
