@@ -36,6 +36,10 @@ TARGETS = [
     ("iou_loss fwd+bwd", "1M", "copy", "copy", 2.0, "loss fwd+bwd, 1M pairs: within 2x of copying its bytes"),
     ("regression_targets", "4096x56", "composite", "ratio", 2.0, "targets, 4,096 x 56: >= 2x the composite"),
 ] + [
+    ("DRN evaluation", f"charades-test-{t}t", "official-style", "ratio", 2.5,
+     f"Charades-STA test eval, {t} thread{'s' * (t > 1)}: >= 2.5x the official-style per-query path")
+    for t in (1, 2)
+] + [
     (op, "1x56", None, "us", 20.0, f"{op}, 1 query x 56: < 20 us per call")
     for op in ("batched_temporal_nms", "temporal_nms", "segment_iou", "regression_targets", "iou_loss",
                "iou_loss_backward")
