@@ -94,6 +94,13 @@ class Bench:
         """Marks the fixture used without timing anything (--benchmark-disable: checks only)."""
         self.benchmark.pedantic(lambda: None)
 
+    def record(self, *, op, workload, impl, size, seconds, rounds=1):
+        """Records a time the test measured itself (e.g. interleaved with its peers' so that a
+        shared machine's load drifts over all of them alike)."""
+        RESULTS.append({"op": op, "workload": workload, "impl": impl, "size": size, "nbytes": None,
+                        "min_s": seconds, "median_s": seconds, "rounds": rounds, "iterations": 1,
+                        "test": self.benchmark.fullname})
+
     def __call__(self, fn, *, op, workload, impl, size, check=None, precheck=True, budget_s=None,
                  max_rounds=200, nbytes=None, yardstick=None):
         """Checks fn's output, then times fn; returns the output.

@@ -64,6 +64,18 @@ def charades_test_set(max_videos: int | None = None) -> GroundingDataset:
     return GroundingDataset(queries, features, vocab, num_clips=32)
 
 
+def video_slices(dataset: GroundingDataset, videos_per_slice: int) -> list[GroundingDataset]:
+    """`dataset` cut into datasets of `videos_per_slice` consecutive videos each (same features,
+    vocabulary and clips)."""
+    vids = list(dict.fromkeys(q.vid for q in dataset.queries))
+    slices = []
+    for start in range(0, len(vids), videos_per_slice):
+        keep = set(vids[start:start + videos_per_slice])
+        slices.append(GroundingDataset([q for q in dataset.queries if q.vid in keep], dataset.source, dataset.vocab,
+                                       dataset.num_clips, dataset.pooling))
+    return slices
+
+
 def eval_model(dataset: GroundingDataset) -> DRN:
     """DRN at its defaults (random init, BatchNorm statistics that are not the identity), eval mode,
     after stage 3 (scores use the IoU head)."""

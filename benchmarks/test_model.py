@@ -5,8 +5,9 @@ Evaluation, ours: `predict_dataset`, batches of whole videos, each video's query
 (its features' Linear(D, D), the position embedding) computed once for all its queries. Peers, on
 the same model and data: the official-style path (one query per forward, each on its own copy of
 its features) and the same path batched 64 queries a forward (the evaluation loop before this
-change). Every peer's prediction rows must equal ours exactly; each path runs once (a minute or
-more each), timed. With --benchmark-disable the checks run on the first 4 videos, at 1 thread;
+change). Every peer's prediction rows must equal ours exactly. The paths take turns on slices of
+50 videos, each path's time summed over the slices (a shared machine's load drifts over all alike).
+With --benchmark-disable the checks run on the first 4 videos, at 1 thread;
 DRN_BENCH_CHARADES_VIDEOS=N times the first N videos only.
 The training step: forward, stage-1 losses, backward and an Adam step, batch 32, 10 words.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 
 import pytest
 import torch
@@ -26,6 +28,7 @@ from drn.model import DRN, DRNConfig, drn_losses
 THREADS = (1, 2)
 EVAL_IMPLS = {"ours": None, "official-style": 1, "batched 64": 64}  # peer -> queries per forward
 CHECK_VIDEOS = 4
+CHUNK_VIDEOS = 50
 
 
 def eval_workload(threads: int) -> str:
@@ -40,9 +43,6 @@ def charades_case(max_videos: int | None):
     return dataset, M.eval_model(dataset)
 
 
-OURS_ROWS: dict[int, list[dict]] = {}
-
-
 @pytest.fixture
 def threads(request):
     before = torch.get_num_threads()
@@ -51,28 +51,39 @@ def threads(request):
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("impl", list(EVAL_IMPLS))  # ours first: the peers are checked against its rows
+def predictions(impl: str, model, dataset) -> list[dict]:
+    if impl == "ours":
+        return predict_dataset(model, dataset, torch.device("cpu"), M.EVAL_CFG, use_iou=True)
+    return M.official_style_predictions(model, dataset, M.EVAL_CFG, EVAL_IMPLS[impl])
+
+
 @pytest.mark.parametrize("threads", THREADS, indirect=True)
-def test_charades_evaluation(bench, threads, impl):
+def test_charades_evaluation(bench, threads):
+    """The three paths take turns on slices of CHUNK_VIDEOS videos (the order rotating), so that
+    the load of a shared machine weighs on all of them alike; each path's time is its sum over the
+    slices, and on every slice the peers' rows must equal ours."""
     if bench.disabled and threads > 1:
         return bench.done()  # the checks need not run twice
     env_videos = os.environ.get("DRN_BENCH_CHARADES_VIDEOS")
     max_videos = CHECK_VIDEOS if bench.disabled else int(env_videos) if env_videos else None
     dataset, model = charades_case(max_videos)
-    device = torch.device("cpu")
-    if impl == "ours":
-        fn = lambda: predict_dataset(model, dataset, device, M.EVAL_CFG, use_iou=True)  # noqa: E731
-
-        def check(rows):
-            assert [row["qid"] for row in rows] == [q.qid for q in dataset.queries]
-            OURS_ROWS[threads] = rows
-    else:
-        if threads not in OURS_ROWS:
-            OURS_ROWS[threads] = predict_dataset(model, dataset, device, M.EVAL_CFG, use_iou=True)
-        fn = lambda: M.official_style_predictions(model, dataset, M.EVAL_CFG, EVAL_IMPLS[impl])  # noqa: E731
-        check = lambda rows: M.same_rows(rows, OURS_ROWS[threads], f"{impl} vs ours")  # noqa: E731
-    bench(fn, op="DRN evaluation", workload=eval_workload(threads), impl=impl, size=len(dataset),
-          check=check, precheck=False)
+    impls = list(EVAL_IMPLS)
+    seconds = dict.fromkeys(impls, 0.0)
+    chunks = M.video_slices(dataset, CHUNK_VIDEOS)
+    for k, chunk in enumerate(chunks):
+        rows = {}
+        for impl in impls[k % len(impls):] + impls[:k % len(impls)]:
+            began = time.perf_counter()
+            rows[impl] = predictions(impl, model, chunk)
+            seconds[impl] += time.perf_counter() - began
+        assert [row["qid"] for row in rows["ours"]] == [q.qid for q in chunk.queries]
+        for impl in impls[1:]:
+            M.same_rows(rows[impl], rows["ours"], f"{impl} vs ours, slice {k}")
+    bench.done()
+    if not bench.disabled:
+        for impl in impls:
+            bench.record(op="DRN evaluation", workload=eval_workload(threads), impl=impl, size=len(dataset),
+                         seconds=seconds[impl], rounds=len(chunks))
 
 
 @pytest.mark.parametrize("threads", THREADS, indirect=True)
