@@ -16,12 +16,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from drn.data import FeatureSource, GroundingDataset, Vocabulary, collate, read_charades_sta
-from drn.engine.evaluate import inference_config, prediction_row
-from drn.model import DRN, DRNConfig, postprocess
+from drn.engine.evaluate import inference_config, prediction_row, rounded_windows
+from drn.engine.protocol import PER_IOU_KEY, nms_thresholds_per_iou
+from drn.model import DRN, DRNConfig
+from drn.model.postprocess import postprocess_per_nms
 
 FEATURE_DIM = 4096
 WINDOWS_PER_SECOND = 24 / 16
-EVAL_CFG = {"batch_size": 64, "nms_threshold": 0.45, "top_k": 10}  # the config defaults
+EVAL_CFG = {"batch_size": 64, "nms_threshold": 0.45, "top_k": 10, "protocol": "official"}  # the config defaults
 
 
 def charades_folder() -> Path:
@@ -95,11 +97,17 @@ def official_style_predictions(model: DRN, dataset: GroundingDataset, eval_cfg: 
     """Prediction rows with no reuse across queries: each query's own copy of its video's features
     goes through the whole network, `batch_size` queries a forward (1: one query at a time)."""
     config = inference_config(model.config, eval_cfg)
+    per_iou = nms_thresholds_per_iou(eval_cfg["protocol"])
     rows = []
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate):
         output = model(batch["features"], batch["words"], batch["lengths"])
-        for ranked in postprocess(output, batch["duration"], config, use_iou=True):
-            rows.append(prediction_row(dataset.queries[len(rows)], ranked))
+        ranked, *lists = postprocess_per_nms(output, batch["duration"], config,
+                                             [config.nms_threshold, *per_iou.values()], use_iou=True)
+        for item, item_ranked in enumerate(ranked):
+            row = prediction_row(dataset.queries[len(rows)], item_ranked)
+            if per_iou:  # the official protocol: one list per IoU=m, ranked with NMS at m - 0.05
+                row[PER_IOU_KEY] = {m: rounded_windows(of_m[item]) for m, of_m in zip(per_iou, lists)}
+            rows.append(row)
     return rows
 
 

@@ -1,11 +1,14 @@
 """Turns a CPU benchmark run into benchmarks/RESULTS.md tables and benchmarks/plots/scaling.png.
 
     python -m pytest benchmarks --benchmark-only     # writes .benchmarks/drn/cpu-latest.json
-    python benchmarks/report.py [RUN.json]           # rewrites the CPU section of RESULTS.md, the plot
+    python benchmarks/report.py [RUN.json]           # .benchmarks/report/RESULTS.md + plots/scaling.png
+    python benchmarks/report.py benchmarks/results/cpu.json --out benchmarks   # the committed ones
 
-The run behind RESULTS.md is kept as benchmarks/results/cpu.json (copy cpu-latest.json there).
-
-Only the part of RESULTS.md between the CPU-ops markers is rewritten; the rest is left as it is.
+By default the report goes to `.benchmarks/report/` (not tracked), starting from a copy of the
+committed RESULTS.md, so a run on another machine never overwrites the recorded figures; `--out
+benchmarks` rewrites the committed files. The run behind them is kept as benchmarks/results/cpu.json
+(copy cpu-latest.json there when re-recording). Only the part of RESULTS.md between the CPU-ops
+markers is rewritten; the rest is left as it is.
 """
 
 from __future__ import annotations
@@ -161,7 +164,8 @@ def plot(run: dict, path: Path) -> None:
     if not ops:
         return
     cols = 3
-    fig, axes = plt.subplots(2, cols, figsize=(5.2 * cols, 8.4), squeeze=False)
+    # Legends go under their panels, so none covers a curve.
+    fig, axes = plt.subplots(2, cols, figsize=(5.2 * cols, 10.0), squeeze=False, layout="constrained")
     flat = list(axes.flat)
     for ax, op in zip(flat, ops):
         impls = ["ours"] + sorted({r["impl"] for r in rows if r["op"] == op} - {"ours"})
@@ -189,13 +193,12 @@ def plot(run: dict, path: Path) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right" if ax is ratio_ax else "best")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
     for ax in flat[len(ops) + (ratio_ax is not None):]:
         ax.set_visible(False)
     m = run["machine"]
     fig.suptitle(f"drn.ops vs peers on the CPU: {m['cpu']}, {m['torch_threads']} threads, torch {m['torch']}",
                  fontsize=10)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -204,19 +207,24 @@ def plot(run: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", nargs="?", default=str(HERE.parent / ".benchmarks" / "drn" / "cpu-latest.json"))
-    parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--out", default=str(HERE.parent / ".benchmarks" / "report"),
+                        help="folder for RESULTS.md and plots/scaling.png (default: .benchmarks/report, untracked; "
+                             "'benchmarks' rewrites the committed ones)")
     args = parser.parse_args()
     run = json.loads(Path(args.run).read_text())
-    results = Path(args.results)
-    text = results.read_text() if results.exists() else "# Benchmark results\n"
+    out = Path(args.out)
+    results = out / "RESULTS.md"
+    source = results if results.exists() else HERE / "RESULTS.md"
+    text = source.read_text() if source.exists() else "# Benchmark results\n"
     new = section(run, run["command"])
     if BEGIN in text and END in text:
         text = text[: text.index(BEGIN)] + new + text[text.index(END) + len(END) + 1:]
     else:
         text = text.rstrip("\n") + "\n\n" + new
+    out.mkdir(parents=True, exist_ok=True)
     results.write_text(text)
-    plot(run, HERE / "plots" / "scaling.png")
-    print(f"wrote {results} and {HERE / 'plots' / 'scaling.png'}")
+    plot(run, out / "plots" / "scaling.png")
+    print(f"wrote {results} and {out / 'plots' / 'scaling.png'}")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ from typing import Any
 
 import yaml
 
+from drn.engine.protocol import PROTOCOLS
 from drn.model.config import DRNConfig
-from drn.errors import UserError
+from drn.errors import UserError, one_line, reading
 
 # DRNConfig fields that the experiment sets from other sections.
 _DERIVED_MODEL_FIELDS = ("num_clips", "vocab_size", "padding_idx", "nms_threshold", "max_detections")
@@ -45,12 +46,15 @@ def _to_plain(value):
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {
-        "format": "charades_sta",  # charades_sta | activitynet | tacos
+        "format": "charades_sta",  # charades_sta | activitynet | tacos | jsonl (QVHighlights, lighthouse)
         "train": None,  # annotation file of each split
         "val": None,  # null: no validation; the last epoch is kept
         "test": None,
         "durations": None,  # Charades only: a CSV/JSON path or a list of them
-        "features": None,  # a folder of VID.npy / VID.pt, or one HDF5 file keyed by video id
+        # A folder of VID.npy / VID.pt / VID.npz (key "features"), or one HDF5 file keyed by video id;
+        # a list of them: feature types, each row L2-normalised per type, concatenated (shortest wins).
+        "features": None,
+        "text_features": None,  # folder of qidQID.npz (last_hidden_state); needs model.text_feature_dim
         "num_clips": 32,  # T: each video resampled to T equal clips (scale the ranges for others)
         "pooling": "mean",  # mean | max over a clip's windows
         "vocab": None,  # a word2id JSON; null: built from the training sentences
@@ -69,13 +73,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 0,
     },
     "eval": {
-        "nms_threshold": 0.45,  # DRN's choice for R@n, IoU=0.5
+        "protocol": "official",  # official: R@n, IoU=m ranked with NMS at m - 0.05 | fixed: all at nms_threshold
+        "nms_threshold": 0.45,  # the predictions' list (pred_relevant_windows); DRN's choice for IoU=0.5
         "top_k": 10,  # ranked segments kept per query
         "batch_size": 64,
+        # Seconds per clip of the videos' native grid (QVHighlights: 2); set, each prediction carries
+        # pred_saliency_scores, one per such clip (int(duration / seconds) of them). null: none.
+        "saliency_clip_seconds": None,
     },
 }
 
-FORMATS = ("charades_sta", "activitynet", "tacos")
+FORMATS = ("charades_sta", "activitynet", "tacos", "jsonl")
 
 
 class _Loader(yaml.SafeLoader):
@@ -90,8 +98,12 @@ _Loader.add_implicit_resolver(
 )
 
 
-def parse_yaml(text: str):
-    return yaml.load(text, Loader=_Loader)
+def parse_yaml(text: str, where: str = "YAML"):
+    """`text` parsed as YAML; a syntax error is a `ConfigError` that starts with `where`."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML ({one_line(exc)})") from None
 
 
 class ConfigError(UserError, ValueError):
@@ -104,9 +116,11 @@ def load_config(path: str | PathLike | None = None, overrides: list[str] | tuple
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        with path.open() as f:
-            loaded = parse_yaml(f.read()) or {}
+            raise ConfigError(f"config file {path} does not exist" if not path.exists() else
+                              f"config file {path} is a folder, not a YAML file")
+        with reading(path, "a YAML config", ConfigError):
+            text = path.read_text(encoding="utf-8")
+        loaded = parse_yaml(text, str(path)) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of sections, got {type(loaded).__name__}")
         merge(cfg, loaded, source=str(path))
@@ -135,7 +149,7 @@ def apply_override(cfg: dict, item: str) -> None:
     if "=" not in item:
         raise ConfigError(f"--set expects key=value (e.g. train.batch_size=16), got '{item}'")
     dotted, raw = item.split("=", 1)
-    value = parse_yaml(raw) if raw.strip() else None
+    value = parse_yaml(raw, f"--set {item}") if raw.strip() else None
     nested: Any = value
     for part in reversed(dotted.strip().split(".")):
         nested = {part: nested}
@@ -147,38 +161,108 @@ def _check(cond: bool, key: str, expected: str, got: Any) -> None:
         raise ConfigError(f"config key '{key}' must be {expected}, got {got!r}")
 
 
+def is_int(value: Any) -> bool:
+    """An integer that is not a boolean (YAML's `true` is not a number here)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float that is not a boolean."""
+    return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+# Per key: (test, what the message says it expects). Keys not listed here are checked by their
+# owners (model_config: DRNConfig's own checks) or by `_check_model_types`.
+_RULES: dict[str, tuple[Any, str]] = {
+    "data.format": (lambda v: v in FORMATS, f"one of {FORMATS}"),
+    "data.train": (lambda v: v is None or _is_path(v), "a file path or null"),
+    "data.val": (lambda v: v is None or _is_path(v), "a file path or null"),
+    "data.test": (lambda v: v is None or _is_path(v), "a file path or null"),
+    "data.durations": (lambda v: v is None or _is_path(v) or (isinstance(v, list) and v and all(map(_is_path, v))),
+                       "a .csv/.json path, a list of them, or null"),
+    "data.features": (lambda v: v is None or _is_path(v) or (isinstance(v, list) and v and all(map(_is_path, v))),
+                      "a folder or HDF5 file path, a non-empty list of folders (one per feature type), or null"),
+    "data.text_features": (lambda v: v is None or _is_path(v), "a folder of qidQID.npz files or null"),
+    "data.num_clips": (lambda v: is_int(v) and v > 0 and v % 4 == 0, "a positive multiple of 4"),
+    "data.pooling": (lambda v: v in ("mean", "max"), "'mean' or 'max'"),
+    "data.vocab": (lambda v: v is None or _is_path(v), "a word2id JSON path or null"),
+    "data.glove": (lambda v: v is None or _is_path(v), "a GloVe text / aligned .npy path or null"),
+    "data.num_workers": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "train.batch_size": (lambda v: is_int(v) and v > 0, "a positive integer"),
+    "train.epochs": (lambda v: isinstance(v, list) and len(v) == 3 and all(is_int(e) and e >= 0 for e in v)
+                     and sum(v) > 0, "a list of 3 integers >= 0 (epochs per stage), not all 0"),
+    "train.lr": (lambda v: isinstance(v, list) and len(v) == 3 and all(is_number(x) and x >= 0 for x in v),
+                 "a list of 3 finite numbers >= 0 (one per stage)"),
+    "train.weight_decay": (lambda v: is_number(v) and v >= 0, "a finite number >= 0"),
+    "train.grad_clip": (lambda v: is_number(v) and v > 0, "a finite number > 0"),
+    "train.device": (lambda v: isinstance(v, str) and (v in ("auto", "cpu", "cuda") or
+                                                       re.fullmatch(r"cuda:\d+", v) is not None),
+                     "auto, cpu, cuda or cuda:N"),
+    "train.amp": (lambda v: isinstance(v, bool), "true or false"),
+    "train.seed": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "eval.nms_threshold": (lambda v: is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "eval.top_k": (lambda v: is_int(v) and v > 0, "a positive integer"),
+    "eval.batch_size": (lambda v: is_int(v) and v > 0, "a positive integer"),
+    "eval.protocol": (lambda v: v in PROTOCOLS, f"one of {PROTOCOLS}"),
+    "eval.saliency_clip_seconds": (lambda v: v is None or (is_number(v) and v > 0),
+                                   "null or a positive number of seconds"),
+}
+
+
+def _check_model_types(model: dict) -> None:
+    """Each `model.*` value has the type of its DRNConfig default (booleans are not numbers)."""
+    defaults = _model_defaults()
+    for key, value in model.items():
+        default = defaults.get(key)
+        where = f"model.{key}"
+        if isinstance(default, bool):
+            _check(isinstance(value, bool), where, "true or false", value)
+        elif is_int(default):
+            _check(is_int(value), where, "an integer", value)
+        elif isinstance(default, float):
+            _check(is_number(value), where, "a finite number", value)
+        elif isinstance(default, str):
+            _check(isinstance(value, str), where, "a string", value)
+        elif key == "level_channels":
+            _check(isinstance(value, list) and len(value) == 3 and all(is_int(c) and c > 0 for c in value), where,
+                   "a list of 3 positive integers", value)
+        elif key == "regression_ranges":
+            _check(isinstance(value, list) and len(value) == 3 and all(
+                isinstance(pair, list) and len(pair) == 2 and all(is_number(x) or _is_inf(x) for x in pair)
+                for pair in value), where, "3 [low, high] pairs of numbers (high may be inf)", value)
+
+
+def _is_inf(value: Any) -> bool:
+    return value in ("inf", ".inf") or (isinstance(value, float) and value == math.inf)
+
+
 def validate(cfg: dict) -> None:
-    data, train, ev = cfg["data"], cfg["train"], cfg["eval"]
-    _check(data["format"] in FORMATS, "data.format", f"one of {FORMATS}", data["format"])
-    _check(data["pooling"] in ("mean", "max"), "data.pooling", "'mean' or 'max'", data["pooling"])
-    _check(isinstance(data["num_clips"], int) and data["num_clips"] > 0 and data["num_clips"] % 4 == 0,
-           "data.num_clips", "a positive multiple of 4", data["num_clips"])
-    _check(isinstance(data["num_workers"], int) and data["num_workers"] >= 0, "data.num_workers",
-           "an integer >= 0", data["num_workers"])
-    for stage_key in ("epochs", "lr"):
-        value = train[stage_key]
-        _check(isinstance(value, list) and len(value) == 3, f"train.{stage_key}", "a list of 3 values (one per stage)", value)
-    _check(all(isinstance(e, int) and e >= 0 for e in train["epochs"]), "train.epochs", "non-negative integers", train["epochs"])
-    _check(all(isinstance(x, (int, float)) and x >= 0 for x in train["lr"]), "train.lr", "non-negative numbers", train["lr"])
-    _check(isinstance(train["batch_size"], int) and train["batch_size"] > 0, "train.batch_size", "a positive integer", train["batch_size"])
-    _check(isinstance(ev["batch_size"], int) and ev["batch_size"] > 0, "eval.batch_size", "a positive integer", ev["batch_size"])
-    device = str(train["device"])
-    _check(device in ("auto", "cpu", "cuda") or device.startswith("cuda:"), "train.device", "auto, cpu, cuda or cuda:N", device)
-    _check(isinstance(ev["nms_threshold"], (int, float)) and 0 <= ev["nms_threshold"] <= 1, "eval.nms_threshold",
-           "a number in [0, 1]", ev["nms_threshold"])
-    _check(isinstance(ev["top_k"], int) and ev["top_k"] > 0, "eval.top_k", "a positive integer", ev["top_k"])
-    _check(isinstance(cfg["model"]["feature_dim"], int) and cfg["model"]["feature_dim"] > 0, "model.feature_dim",
-           "a positive integer", cfg["model"]["feature_dim"])
+    """Check every key's type and range (raising a `ConfigError` that names the key), so a run
+    never starts with a value it would only trip over later."""
+    for dotted, (test, expected) in _RULES.items():
+        section, key = dotted.split(".")
+        if key in cfg.get(section, {}):
+            _check(bool(test(cfg[section][key])), dotted, expected, cfg[section][key])
+    _check_model_types(cfg["model"])
+    text_dim = cfg["model"]["text_feature_dim"]
+    _check((cfg["data"]["text_features"] is None) == (not text_dim), "data.text_features",
+           f"set together with model.text_feature_dim > 0 (it is {text_dim!r})", cfg["data"]["text_features"])
+    _check(not (text_dim and cfg["data"]["glove"] is not None), "data.glove",
+           "null when the query comes as text features", cfg["data"]["glove"])
     model_config(cfg, vocab_size=2)  # DRNConfig's own checks, with a placeholder vocabulary
 
 
 def model_config(cfg: dict, vocab_size: int, padding_idx: int = 0) -> DRNConfig:
     """The DRNConfig an experiment config describes, given the vocabulary size."""
     fields = dict(cfg["model"])
-    if "regression_ranges" in fields:
-        fields["regression_ranges"] = [tuple(math.inf if str(v) in ("inf", ".inf") else float(v) for v in pair)
-                                       for pair in fields["regression_ranges"]]
     try:
+        if "regression_ranges" in fields:
+            fields["regression_ranges"] = [tuple(math.inf if _is_inf(v) else float(v) for v in pair)
+                                           for pair in fields["regression_ranges"]]
         return DRNConfig(**fields, num_clips=cfg["data"]["num_clips"], vocab_size=vocab_size,
                          padding_idx=padding_idx, nms_threshold=float(cfg["eval"]["nms_threshold"]),
                          max_detections=int(cfg["eval"]["top_k"]))

@@ -23,6 +23,7 @@ from drn.data import make_synthetic_dataset, open_features, read_charades_sta
 from drn.inference import Grounder
 from drn.metrics import grounding_metrics
 from drn.plot import plot_grounding
+from drn.engine.io import check_output_folder
 from drn.engine.train import TrainError, train
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class DemoResult:
     run_dir: Path
     plot: Path
     settings: DemoSettings
+    eval_config: dict  # the run's `eval` section (protocol, NMS threshold)
 
 
 def mean_segment_baseline(train_queries, test_queries) -> dict[str, float]:
@@ -96,7 +98,7 @@ def run_demo(out_dir: str | PathLike, settings: DemoSettings | None = None, *, o
     """Write OUT/data (the synthetic dataset), OUT/run (the training run: checkpoints, log.csv,
     metrics.json, predictions.jsonl) and OUT/demo_predictions.png; returns the figures."""
     settings = settings or DemoSettings()
-    out_dir = Path(out_dir)
+    out_dir = check_output_folder(out_dir)
     data_dir, run_dir, plot_path = out_dir / "data", out_dir / "run", out_dir / "demo_predictions.png"
     if run_dir.exists() or data_dir.exists():
         if not overwrite:
@@ -124,7 +126,7 @@ def run_demo(out_dir: str | PathLike, settings: DemoSettings | None = None, *, o
     plot_grounding(shown, plot_path, title="drn demo: test queries (green: ground truth, red: ranked predictions)")
     seconds = time.perf_counter() - began
     return DemoResult(result.test_metrics, baseline, seconds, len(train_queries), result.num_test_queries, out_dir,
-                      run_dir, plot_path, settings)
+                      run_dir, plot_path, settings, cfg["eval"])
 
 
 def limit_threads(threads: int | None) -> int:

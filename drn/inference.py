@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drn.engine.checkpoint import check_compatible, load_checkpoint, load_model_state
-from drn.config import ConfigError, apply_override, validate
-from drn.data import PAD_ID, Vocabulary, open_features, resample_to_clips
+from drn.engine.checkpoint import CheckpointError, check_compatible, load_checkpoint, load_model_state
+from drn.config import DEFAULTS, ConfigError, apply_override, merge, validate
+from drn.data import PAD_ID, Vocabulary, tokenize, open_features, resample_to_clips
+from drn.data.features import FeatureFileError, as_feature_tensor
 from drn.engine.evaluate import autocast, inference_config, rounded_windows
 from drn.engine.experiment import build_model, resolve_device
 from drn.model import DRN, postprocess
-from drn.errors import UserError
+from drn.errors import UserError, reading
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,13 @@ def config_from_checkpoint(payload: dict, overrides: Sequence[str], path: str | 
     """The checkpoint's experiment config with `key=value` overrides applied and validated; an
     override that would change the network (e.g. model.fpn_channels) is a `CheckpointError`."""
     saved = payload["config"]
-    cfg = copy.deepcopy(saved)
+    cfg = copy.deepcopy(DEFAULTS)  # a checkpoint from before a key was added gets its default
+    try:
+        merge(cfg, copy.deepcopy(saved), source=f"{path} (its saved config)")
+        validate(cfg)
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its saved config is invalid ({exc}); the checkpoint is damaged or from "
+                              "another drn version") from None
     for item in overrides:
         apply_override(cfg, item)
     validate(cfg)
@@ -45,9 +52,12 @@ def config_from_checkpoint(payload: dict, overrides: Sequence[str], path: str | 
 def load_trained_model(path: str | PathLike, overrides: Sequence[str] = (), device: str | None = None
                        ) -> tuple[DRN, Vocabulary, dict, dict]:
     """(model in eval mode on its device, vocabulary, experiment config, checkpoint payload)."""
-    payload = load_checkpoint(path)
+    payload = load_checkpoint(path, need="inference")
     cfg = config_from_checkpoint(payload, overrides, path)
-    vocab = Vocabulary(payload["vocab"]["word2id"])
+    try:
+        vocab = Vocabulary(payload["vocab"]["word2id"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path} is a damaged drn checkpoint: its vocabulary is invalid ({exc})") from None
     model = build_model(cfg, vocab, load_glove=False)
     load_model_state(model, payload["model"], path)
     model.set_stage(payload["stage"]).eval()
@@ -56,20 +66,26 @@ def load_trained_model(path: str | PathLike, overrides: Sequence[str] = (), devi
 
 def load_video_features(path: str | PathLike, vid: str | None = None) -> torch.Tensor:
     """One video's [windows, D] features: a `.npy` / `.pt` file, or `vid` in a feature folder or
-    HDF5 file."""
+    HDF5 file. A malformed file, or features holding NaN or infinite values, is a `FeatureFileError`
+    (a video with those is never used: datasets skip it, see `GroundingDataset`)."""
     path = Path(path)
     if path.is_file() and path.suffix in (".npy", ".pt"):
-        array = np.load(path) if path.suffix == ".npy" else torch.load(path, map_location="cpu", weights_only=True)
-        features = torch.as_tensor(np.asarray(array) if not torch.is_tensor(array) else array)
-        if features.ndim != 2 or features.shape[0] == 0:
-            raise ValueError(f"{path}: expected features of shape [windows, D], got {tuple(features.shape)}")
-        return features.float()
-    source = open_features(path)
-    if vid is None:
-        raise ValueError(f"{path} holds the features of many videos; name one with --vid")
-    if vid not in source:
-        raise ValueError(f"{path} has no features for video {vid!r}")
-    return source[vid]
+        with reading(path, "features [windows, D]", FeatureFileError):
+            array = np.load(path) if path.suffix == ".npy" else torch.load(path, map_location="cpu", weights_only=True)
+            features = as_feature_tensor(array, str(path)).float()
+        where = str(path)
+    else:
+        source = open_features(path)
+        if vid is None:
+            raise FeatureFileError(f"{path} holds the features of many videos; name one with --vid")
+        if vid not in source:
+            raise FeatureFileError(f"{path} has no features for video {vid!r}")
+        features, where = source[vid], source.describe(vid)
+    bad = int(features.numel() - torch.isfinite(features).sum())
+    if bad:
+        raise FeatureFileError(f"{where}: {bad} of the {features.numel()} feature values are NaN or infinite; "
+                               "re-extract this video's features")
+    return features
 
 
 class Grounder:
@@ -83,18 +99,30 @@ class Grounder:
 
     def __init__(self, checkpoint: str | PathLike, overrides: Sequence[str] = (), device: str | None = None):
         self.model, self.vocab, self.cfg, payload = load_trained_model(checkpoint, overrides, device)
+        self.checkpoint = str(checkpoint)
         self.device = next(self.model.parameters()).device
         self.use_iou = payload["stage"] > 1  # the IoU head is trained from stage 2 on
         self.config = inference_config(self.model.config, self.cfg["eval"])
+        self.extraction: dict | None = payload.get("extraction")  # how its training features were extracted
+        self.video_backbones: dict = {}  # (backbone, weights) -> loaded backbone, for ground_video
 
     def encode(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded word ids [B, L] and lengths [B]; `QueryError` for a query with no known word."""
+        if self.model.config.text_feature_dim:
+            raise QueryError("this model reads precomputed text features (model.text_feature_dim = "
+                             f"{self.model.config.text_feature_dim}), not sentences; evaluate it with drn eval "
+                             "on JSONL data whose queries have qidQID.npz files")
         encoded = []
         for query in queries:
             ids = self.vocab.encode(query)
             if all(i == self.vocab.unk_id for i in ids):
                 raise QueryError(f"query {query!r}: none of its words is in the model's vocabulary "
                                  f"({len(self.vocab)} words, e.g. {', '.join(list(self.vocab.word2id)[:8])})")
+            unknown = [word for word in tokenize(query) if word not in self.vocab]
+            if unknown:
+                logger.warning("query %r: %s not in the model's vocabulary (read as the unknown word, so the model "
+                               "ignores what %s mean)", query, ", ".join(map(repr, unknown)),
+                               "they" if len(unknown) > 1 else "it")
             encoded.append(ids)
         lengths = torch.tensor([len(ids) for ids in encoded], dtype=torch.int64)
         words = torch.full((len(encoded), int(lengths.max())), PAD_ID, dtype=torch.int64)
@@ -124,6 +152,9 @@ class Grounder:
         if features.ndim != 2 or features.shape[1] != expected:
             raise ConfigError(f"the features have shape {tuple(features.shape)} but the model takes "
                               f"[windows, D = {expected}]: they must come from the extractor it was trained on")
+        if not torch.isfinite(features).all():
+            raise FeatureFileError(f"the features hold {int((~torch.isfinite(features)).sum())} NaN or infinite "
+                                   "values; re-extract them")
         clips = resample_to_clips(features, data["num_clips"], data["pooling"])
         words, lengths = self.encode(queries)
         span = 1.0 if duration is None else float(duration)
@@ -140,3 +171,12 @@ class Grounder:
                                       "iou": [p[i].tolist() for p in output.iou_probs]}})
         return results
 
+    def ground_video(self, path: str | PathLike, queries: Sequence[str], *, backbone: str | None = None,
+                     weights: str | None = None) -> list[dict]:
+        """Ground every query in a video file: extract its features with the backbone the
+        checkpoint's features came from (`backbone` names it when the checkpoint records none),
+        then rank as `ground`. Returns predictions-file rows {"qid", "vid", "query", "duration",
+        "pred_relevant_windows"} in seconds; see `drn.video.ground.ground_video`."""
+        from drn.video.ground import ground_video
+
+        return ground_video(self, path, queries, backbone=backbone, weights=weights)

@@ -10,8 +10,40 @@ from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
+from drn.engine.io import atomic_write, check_output_folder
+from drn.errors import UserError
+
 MAX_SEGMENTS = 5  # ranked segments drawn per query
 LEVEL_COLORS = ("tab:blue", "tab:orange", "tab:purple")
+# A score label that would start in the last part of the axis goes inside its bar instead.
+LABEL_INSIDE_FROM = 0.88
+
+
+class PlotPathError(UserError, ValueError):
+    """A plot path matplotlib cannot write (unknown format, under a file)."""
+
+
+def plot_formats() -> dict[str, str]:
+    """Suffix (without the dot) -> description of every format the Agg canvas writes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    return FigureCanvasAgg(Figure()).get_supported_filetypes()
+
+
+def check_plot_path(path: str | PathLike, option: str = "path") -> Path:
+    """Refuse, before any work, a plot path whose suffix matplotlib cannot write or whose folder
+    cannot be made."""
+    path = Path(path)
+    formats = plot_formats()
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise PlotPathError(f"{option} {path}: unknown image format {path.suffix or '(none)'!r}; "
+                            f"use one of {', '.join('.' + s for s in sorted(formats))}")
+    if path.is_dir():
+        raise PlotPathError(f"{option} {path} is a folder; name an image file")
+    check_output_folder(path.parent, option=f"{option} {path}: folder")
+    return path
 
 
 def plot_grounding(results: Sequence[dict], path: str | PathLike, unit: str = "s", title: str | None = None) -> Path:
@@ -31,6 +63,7 @@ def plot_grounding(results: Sequence[dict], path: str | PathLike, unit: str = "s
 
     if not results:
         raise ValueError("plot_grounding needs at least one result")
+    path = check_plot_path(path)
     rows = len(results)
     fig = Figure(figsize=(10, 3.2 * rows), layout="constrained")
     FigureCanvasAgg(fig)
@@ -41,12 +74,24 @@ def plot_grounding(results: Sequence[dict], path: str | PathLike, unit: str = "s
         scores = fig.add_subplot(grid[2 * i + 1], sharex=timeline)
         _draw_timeline(timeline, result, duration)
         _draw_scores(scores, result.get("dense"), duration, unit)
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, path, title)
+
+
+def save_figure(fig, path: str | PathLike, title: str | None = None) -> Path:
+    """Give `fig` its title and the key of the timelines and score curves, and write it to `path`
+    atomically (the format from its suffix: .png, .pdf, .svg, ...)."""
+    from matplotlib.patches import Patch
+
+    path = check_plot_path(path)
+    fig.suptitle(title or "drn: ranked segments per query", fontsize=11)
+    key = [Patch(color="tab:green", label="ground truth"),
+           Patch(color="tab:red", label=f"predictions #1-#{MAX_SEGMENTS} (score at the bar; rank 1 darkest)")]
+    level_keys = [Patch(color=c, label=f"level {i + 1}") for i, c in enumerate(LEVEL_COLORS)]
+    fig.legend(handles=key + level_keys, loc="outside lower center", ncol=5, fontsize=8,
+               title="lower panels: matching probability (solid) and predicted IoU (dashed) per FPN level",
+               title_fontsize=8)
+    return atomic_write(path, lambda f: fig.savefig(f, dpi=110, format=path.suffix.lower().lstrip(".")),
+                        binary=True)
 
 
 def _draw_timeline(ax, result: dict, duration: float) -> None:
@@ -60,7 +105,9 @@ def _draw_timeline(ax, result: dict, duration: float) -> None:
         y += 1
     for rank, (start, end, score) in enumerate(predictions, start=1):
         ax.barh(y, end - start, left=start, height=0.7, color="tab:red", alpha=max(0.25, 1.0 - 0.17 * (rank - 1)))
-        ax.text(end, y, f" {score:.2f}", va="center", fontsize=8)
+        inside = end > LABEL_INSIDE_FROM * duration  # a label after the bar would run past the edge
+        ax.text(end, y, f"{score:.2f} " if inside else f" {score:.2f}", va="center", fontsize=8,
+                ha="right" if inside else "left", clip_on=True)
         labels.append(f"#{rank}")
         y += 1
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
@@ -74,9 +121,8 @@ def _draw_scores(ax, dense: dict | None, duration: float, unit: str) -> None:
     if dense:
         for level, (times, match, iou) in enumerate(zip(dense["time"], dense["match"], dense["iou"])):
             color = LEVEL_COLORS[level % len(LEVEL_COLORS)]
-            ax.plot(times, match, color=color, marker=".", label=f"match, level {level + 1}")
-            ax.plot(times, iou, color=color, linestyle="--", label=f"IoU, level {level + 1}")
-        ax.legend(fontsize=7, ncol=3, loc="upper right")
+            ax.plot(times, match, color=color, marker=".", clip_on=True)
+            ax.plot(times, iou, color=color, linestyle="--", clip_on=True)
     ax.set_ylim(0, 1.05)
     ax.set_xlim(0, duration)
     ax.set_ylabel("probability", fontsize=8)

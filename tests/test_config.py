@@ -1,6 +1,8 @@
 """The experiment config: defaults, YAML files, --set overrides and their errors."""
 
+import copy
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,8 @@ def test_overrides_apply_in_order_and_parse_values():
         ("data.format=youcook", "data.format"),
         ("data.num_clips=30", "data.num_clips"),
         ("eval.nms_threshold=1.5", "eval.nms_threshold"),
+        ("eval.protocol=best", "config key 'eval.protocol' must be one of .*official.*fixed.*, got 'best'"),
+        ("model.whole_video_fallback=2", "model.whole_video_fallback' must be true or false, got 2"),
         ("train.device=tpu", "train.device"),
         ("train=3", "'train' is a section"),
         ("no_equals_sign", "key=value"),
@@ -86,3 +90,54 @@ def test_dump_round_trips(tmp_path):
     path = tmp_path / "saved.yaml"
     path.write_text(dump(cfg))
     assert load_config(path) == cfg
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["data.features=[]"], "config key 'data.features' must be a folder or HDF5 file path, a non-empty list of "
+                               "folders (one per feature type), or null, got []"),
+        (["data.features=[a, 3]"], "config key 'data.features' must be a folder or HDF5 file path, a non-empty list"),
+        (["eval.saliency_clip_seconds=0"], "config key 'eval.saliency_clip_seconds' must be null or a positive"),
+        (["model.text_feature_dim=512"], "config key 'data.text_features' must be set together with "
+                                         "model.text_feature_dim > 0 (it is 512), got None"),
+        (["data.text_features=t", "model.text_feature_dim=512", "data.glove=g.npy"],
+         "config key 'data.glove' must be null when the query comes as text features"),
+        (["data.format=qvhighlights"], "config key 'data.format' must be one of"),
+    ],
+)
+def test_jsonl_feature_and_saliency_keys_are_checked(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        load_config(None, overrides)
+
+
+def test_a_checkpoint_config_from_before_a_key_existed_gets_its_default():
+    from drn.inference import config_from_checkpoint
+
+    old = copy.deepcopy(DEFAULTS)
+    del old["eval"]["saliency_clip_seconds"], old["data"]["text_features"], old["model"]["text_feature_dim"]
+    cfg = config_from_checkpoint({"config": old}, ["eval.top_k=5"], "old.pt")
+    assert cfg["eval"]["saliency_clip_seconds"] is None and cfg["model"]["text_feature_dim"] == 0
+    assert cfg["eval"]["top_k"] == 5
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIGS.glob("*.yaml")))
+def test_each_shipped_config_says_where_its_files_come_from(name):
+    text = (CONFIGS / f"{name}.yaml").read_text()
+    comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    data = load_config(CONFIGS / f"{name}.yaml")["data"]
+    for key in ("train", "val", "test", "durations", "features", "vocab", "glove"):
+        if data[key] is not None:  # every file the config names is explained in its header
+            assert re.search(rf"#\s+(\S+ / )*{key}\b", comments), (name, key)
+    assert "--set data." in comments  # and how to point it elsewhere
+    assert re.search(r"D = \d+", comments)  # which feature width
+
+
+@pytest.mark.parametrize("override, key", [
+    ("train.epochs=[1, 0, true]", "train.epochs"), ("train.amp=1", "train.amp"), ("train.seed=1.5", "train.seed"),
+    ("eval.top_k=true", "eval.top_k"), ("model.lstm_hidden=false", "model.lstm_hidden"),
+    ("train.lr=[.nan, 0, 0]", "train.lr"), ("data.durations=[]", "data.durations"), ("train.device=gpu", "train.device"),
+])
+def test_booleans_are_not_numbers_and_every_key_is_typed(override, key):
+    with pytest.raises(ConfigError, match=f"config key '{re.escape(key)}' must be"):
+        load_config(None, [override])

@@ -6,9 +6,10 @@ import argparse
 import importlib
 import logging
 import sys
+import threading
 
 # name -> module under drn.cli; a module provides add_parser(subparsers) and run(args) -> int.
-SUBCOMMANDS = ("info", "train", "eval", "predict", "demo")
+SUBCOMMANDS = ("info", "train", "eval", "predict", "demo", "score", "extract", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +22,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _thread_errors(hook_args) -> None:
+    """threading.excepthook: an OSError in a helper thread (TensorBoard's writer on a full disk) is
+    re-raised in the main thread, which reports it in one line; anything else prints as usual."""
+    if isinstance(hook_args.exc_value, OSError):
+        return
+    _default_thread_hook(hook_args)
+
+
+_default_thread_hook = threading.excepthook
+
+
 def main(argv: list[str] | None = None) -> int:
+    threading.excepthook = _thread_errors
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return int(args._run(args) or 0)

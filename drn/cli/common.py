@@ -1,12 +1,14 @@
-"""Pieces the subcommands share: the --set option and turning user errors into one clear line."""
+"""Pieces the subcommands share: the --set and --threads options, and turning user errors into one
+clear line."""
 
 from __future__ import annotations
 
+import argparse
 import functools
 import logging
 import sys
 
-from drn.errors import UserError
+from drn.errors import UserError, describe_failure, one_line
 
 logger = logging.getLogger("drn")
 
@@ -14,22 +16,62 @@ logger = logging.getLogger("drn")
 USER_ERROR = 2
 
 
+class ArgumentError(UserError, ValueError):
+    """A command-line value the command cannot use."""
+
+
 def add_overrides(parser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.batch_size=16 (repeatable; values are YAML)")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_threads(parser, default_help: str) -> None:
+    parser.add_argument("--threads", type=positive_int, metavar="N", help=f"CPU threads for torch ({default_help})")
+
+
 def report_errors(run):
-    """Wrap a subcommand's run(args): a user error prints `drn <command>: error: ...` and returns 2."""
+    """Wrap a subcommand's run(args): a user error prints `drn <command>: error: ...` (one line)
+    and returns 2. An OSError that names a file (a folder where a file should be, no permission,
+    a full disk) is the environment, not a bug, and is reported the same way."""
 
     @functools.wraps(run)
     def wrapper(args) -> int:
         try:
             return run(args)
-        except (UserError, FileNotFoundError) as exc:
+        except (UserError, OSError) as exc:
+            if not isinstance(exc, UserError) and exc.filename is None:
+                raise
             if getattr(args, "verbose", False):
                 logger.exception("%s failed", args.command)
-            print(f"drn {args.command}: error: {exc}", file=sys.stderr)
+            message = one_line(exc) if isinstance(exc, UserError) else f"{exc.filename}: {describe_failure(exc)}"
+            print(f"drn {args.command}: error: {message}", file=sys.stderr)
             return USER_ERROR
 
     return wrapper
+
+
+def writable_file(path: str, option: str):
+    """`path` as a Path when a file can be written there (checked before any work): not a folder,
+    and no file where a parent folder must be; a UserError naming `option` otherwise."""
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(f"{option} {path} is a folder; expected a file name")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+    return target

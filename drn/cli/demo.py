@@ -1,22 +1,27 @@
-"""`drn demo [--out DIR]`: synthetic data, the three training stages, test metrics and a plot."""
+"""`drn demo [--out DIR] [--video]`: synthetic data (or synthetic video files), the three training
+stages, test metrics and a plot."""
 
 from __future__ import annotations
 
 import sys
 
-from drn.cli.common import report_errors
+from drn.cli.common import positive_int, report_errors
 
 
 def add_parser(sub):
     p = sub.add_parser("demo", help="train and evaluate DRN on built-in synthetic data (about a minute on a CPU)",
                        description="Generate a synthetic grounding dataset, train DRN's three stages on it, "
                                    "evaluate on its test split, and write metrics, predictions and a plot.")
-    p.add_argument("--out", default="drn_demo", help="output folder (default: drn_demo)")
+    p.add_argument("--out", default="drn_demo", help="output folder (default: drn_demo; drn_demo_video with --video)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous demo in --out")
-    p.add_argument("--threads", type=int, help="CPU threads (default 1: faster for this small model)")
-    p.add_argument("--videos", type=int, help="training videos (default 400; val and test get a quarter each)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default 1: faster for this small model)")
+    p.add_argument("--videos", type=positive_int, help="training videos (default 400, 60 with --video; val and test "
+                                                       "get a quarter each)")
     p.add_argument("--epochs", type=int, nargs=3, metavar=("S1", "S2", "S3"), help="epochs per stage (default 6 2 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--video", action="store_true",
+                   help="the from-pixels demo: synthetic video files -> drn extract (random-init 'tiny' backbone) -> "
+                        "train -> ground the held-out test videos from their files")
     return p
 
 
@@ -24,8 +29,14 @@ def add_parser(sub):
 def run(args) -> int:
     from drn.demo import DemoSettings, limit_threads, run_demo
 
+    if args.epochs and (min(args.epochs) < 0 or sum(args.epochs) == 0):
+        from drn.config import ConfigError
+
+        raise ConfigError(f"--epochs must be 3 integers >= 0, not all 0, got {' '.join(map(str, args.epochs))}")
+    if args.video:
+        return _run_video(args)
     settings = DemoSettings()
-    if args.videos:
+    if args.videos is not None:
         settings.train_videos, settings.eval_videos = args.videos, max(1, args.videos // 4)
     if args.epochs:
         settings.epochs = tuple(args.epochs)
@@ -33,13 +44,40 @@ def run(args) -> int:
     print(f"drn demo: {settings.describe()}; {threads} CPU thread(s)", flush=True)
     result = run_demo(args.out, settings, overwrite=args.overwrite,
                       show_progress=not args.no_progress and sys.stderr.isatty())
+    _print_result(result, "(data, training, evaluation, plot)",
+                  "(checkpoints/, log.csv, tensorboard/, metrics.json, predictions.jsonl)")
+    return 0
 
+
+def _run_video(args) -> int:
+    from drn.demo import limit_threads
+    from drn.demo_video import VideoDemoSettings, run_video_demo
+
+    settings = VideoDemoSettings()
+    if args.videos:
+        settings.train_videos = args.videos
+        settings.val_videos = settings.test_videos = max(1, args.videos // 4)
+    if args.epochs:
+        settings.epochs = tuple(args.epochs)
+    threads = limit_threads(args.threads)
+    out = args.out if args.out != "drn_demo" else "drn_demo_video"
+    print(f"drn demo --video: {settings.describe()}; {threads} CPU thread(s)", flush=True)
+    result = run_video_demo(out, settings, overwrite=args.overwrite,
+                            show_progress=not args.no_progress and sys.stderr.isatty())
+    _print_result(result, "(videos, extraction, training, grounding the test videos, plot)",
+                  "(checkpoints/, log.csv, tensorboard/, test_metrics.json, test_predictions.jsonl)")
+    return 0
+
+
+def _print_result(result, timed: str, contents: str) -> None:
+    from drn.engine.protocol import describe as describe_protocol
+
+    protocol = describe_protocol(result.eval_config["protocol"], result.eval_config["nms_threshold"])
     print(f"\ntest split: {result.test_queries} queries (trained on {result.train_queries}); "
-          "R@n, IoU=m in percent, a hit is IoU >= m (DRN's rule)")
+          f"R@n, IoU=m in percent, {protocol}, a hit is IoU >= m (DRN's rule)")
     print(f"{'':<28}" + "".join(f"{k:>9}" for k in result.metrics))
     print(f"{'DRN':<28}" + "".join(f"{v:>9.2f}" for v in result.metrics.values()))
     print(f"{'baseline: mean train segment':<28}" + "".join(f"{v:>9.2f}" for v in result.baseline.values()))
-    print(f"\ntime: {result.seconds:.1f} s (data, training, evaluation, plot)")
-    print(f"run folder: {result.run_dir} (checkpoints/, log.csv, tensorboard/, metrics.json, predictions.jsonl)")
+    print(f"\ntime: {result.seconds:.1f} s {timed}")
+    print(f"run folder: {result.run_dir} {contents}")
     print(f"plot: {result.plot}")
-    return 0

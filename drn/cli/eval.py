@@ -4,18 +4,23 @@ trained model on a split of its config's data."""
 from __future__ import annotations
 
 import json
+import logging
+import sys
 
-from drn.cli.common import add_overrides, report_errors
+from drn.cli.common import add_overrides, add_threads, report_errors
 
 
 def add_parser(sub):
     p = sub.add_parser("eval", help="evaluate a checkpoint: metrics.json and predictions.jsonl",
                        description="Evaluate a checkpoint on a split of the data its config names (change paths "
                                    "or inference settings with --set; the model's own settings cannot change).")
-    p.add_argument("checkpoint", help="a checkpoint written by drn train (e.g. RUN/checkpoints/best.pt)")
+    p.add_argument("checkpoint", help="a checkpoint written by drn train (RUN/checkpoints/last.pt, or best.pt "
+                                      "when the run had a validation split)")
     p.add_argument("--out", required=True, help="folder for metrics.json and predictions.jsonl")
     p.add_argument("--split", choices=("test", "val", "train"), default="test", help="split to evaluate (test)")
     add_overrides(p)
+    add_threads(p, "default: the idle cores")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
@@ -23,21 +28,35 @@ def add_parser(sub):
 def run(args) -> int:
     from pathlib import Path
 
-    from drn.engine.evaluate import evaluate
+    from drn.engine.evaluate import evaluate, explain_empty_rankings, qvhighlights_scores
+    from drn.engine.protocol import describe as describe_protocol
     from drn.engine.experiment import build_split, open_feature_source
+    from drn.engine.io import check_output_folder, remove_stale_temporaries, write_results
+    from drn.engine.runlock import FolderLock
+    from drn.engine.threads import set_threads
     from drn.inference import load_trained_model
-    from drn.engine.io import write_json, write_jsonl
 
+    out = check_output_folder(args.out)  # before the evaluation, not after it
+    threads, why = set_threads(args.threads)
+    logging.getLogger("drn").info("%d CPU thread(s) (%s)", threads, why)
+    progress = not args.no_progress and sys.stderr.isatty()
     model, vocab, cfg, payload = load_trained_model(args.checkpoint, args.overrides)
-    dataset = build_split(cfg, args.split, vocab, open_feature_source(cfg))
+    dataset = build_split(cfg, args.split, vocab, open_feature_source(cfg), show_progress=progress)
     device = next(model.parameters()).device
-    metrics, rows = evaluate(model, dataset, device, cfg["eval"], use_iou=payload["stage"] > 1,
-                             amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"])
-    out = Path(args.out)
-    write_jsonl(out / "predictions.jsonl", rows)
-    write_json(out / "metrics.json", metrics)
+    with FolderLock(out):
+        remove_stale_temporaries(out)  # of an evaluation killed while writing
+        metrics, rows = evaluate(model, dataset, device, cfg["eval"], use_iou=payload["stage"] > 1,
+                                 amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"],
+                                 show_progress=progress)
+        explain_empty_rankings(rows, cfg["model"]["score_threshold"])
+        standard = qvhighlights_scores(rows, dataset) if cfg["data"]["format"] == "jsonl" else {}
+        write_results(out, rows, {**metrics, **standard})
+    protocol = describe_protocol(cfg["eval"]["protocol"], cfg["eval"]["nms_threshold"])
     print(f"{args.split} metrics ({len(rows)} queries, {Path(args.checkpoint).name}, stage {payload['stage']}; "
-          "a hit is IoU >= m, DRN's rule):")
+          f"{protocol}; a hit is IoU >= m, DRN's rule; against the best-matching ground-truth window):")
     print(json.dumps({k: round(v, 2) for k, v in metrics.items()}))
+    if standard:
+        print("QVHighlights metrics (the official evaluator's brief keys):")
+        print(json.dumps({k: round(v, 2) for k, v in standard.items()}))
     print(f"wrote {out / 'metrics.json'} and {out / 'predictions.jsonl'}")
     return 0

@@ -8,7 +8,7 @@ import os
 import sys
 
 from drn.engine import distributed as dist
-from drn.cli.common import add_overrides, report_errors
+from drn.cli.common import add_overrides, add_threads, report_errors
 
 
 def add_parser(sub):
@@ -19,7 +19,11 @@ def add_parser(sub):
     p.add_argument("--out", required=True, help="run folder: checkpoints/, log.csv, tensorboard/, metrics.json, "
                                                 "predictions.jsonl")
     add_overrides(p)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    mode.add_argument("--overwrite", action="store_true", help="replace the run files in --out (checkpoints, logs, "
+                                                                "results) with a new run")
+    add_threads(p, "default: the idle cores, see `drn train -h`; 1 is best for small models on busy machines")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -27,13 +31,17 @@ def add_parser(sub):
 @report_errors
 def run(args) -> int:
     from drn.config import load_config
+    from drn.engine.threads import set_threads
     from drn.engine.train import train
 
     cfg = load_config(args.config, args.overrides)
+    threads, why = set_threads(args.threads)
+    logging.getLogger("drn").info("%d CPU thread(s) (%s)", threads, why)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
         logging.getLogger().setLevel(logging.WARNING)
     try:
-        result = train(cfg, args.out, resume=args.resume, show_progress=not args.no_progress and sys.stderr.isatty())
+        result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
+                       show_progress=not args.no_progress and sys.stderr.isatty())
         main = dist.is_main_process()
     finally:
         dist.cleanup()

@@ -14,6 +14,7 @@ from drn.data.features import (
     open_features,
     resample_to_clips,
 )
+from drn.data.jsonl import read_jsonl_annotations
 from drn.data.glove import load_aligned_npy, load_glove_text, load_word_vectors
 from drn.data.query import AnnotationFormatError, Query, QuirkReport
 from drn.data.synthetic import make_synthetic_dataset
@@ -44,6 +45,7 @@ __all__ = [
     "read_annotations",
     "read_charades_sta",
     "read_durations",
+    "read_jsonl_annotations",
     "read_tacos",
     "resample_to_clips",
     "tokenize",

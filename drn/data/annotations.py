@@ -1,7 +1,7 @@
 """One entry point for the three benchmarks' annotation readers.
 
 `read_annotations(format, path, durations)` returns `(queries, quirk_report)`; the readers live in
-`charades.py`, `activitynet.py` and `tacos.py`, the `Query` record and the quirk policy in
+`charades.py`, `activitynet.py`, `tacos.py` and `jsonl.py`, the `Query` record and the quirk policy in
 `query.py`.
 """
 
@@ -12,8 +12,10 @@ from os import PathLike
 
 from drn.data.activitynet import read_activitynet_captions
 from drn.data.charades import DurationSource, read_charades_sta
-from drn.data.query import Query, QuirkReport
+from drn.data.jsonl import read_jsonl_annotations
+from drn.data.query import AnnotationFormatError, Query, QuirkReport
 from drn.data.tacos import read_tacos
+from drn.errors import reading
 
 # Accepted `format` names -> canonical name.
 FORMAT_ALIASES = {
@@ -23,11 +25,14 @@ FORMAT_ALIASES = {
     "activitynet_captions": "activitynet_captions",
     "activitynet": "activitynet_captions",
     "tacos": "tacos",
+    "jsonl": "jsonl",  # QVHighlights, lighthouse's Charades-STA / TACoS releases
+    "qvhighlights": "jsonl",
 }
 
 _JSON_READERS: dict[str, Callable[[str | PathLike], tuple[list[Query], QuirkReport]]] = {
     "activitynet_captions": read_activitynet_captions,
     "tacos": read_tacos,
+    "jsonl": read_jsonl_annotations,
 }
 
 
@@ -37,7 +42,7 @@ def read_annotations(
     """Read one annotation split.
 
     Args:
-        format: one of `FORMAT_ALIASES` ("charades_sta", "activitynet_captions", "tacos", ...).
+        format: one of `FORMAT_ALIASES` ("charades_sta", "activitynet_captions", "tacos", "jsonl", ...).
         path: the annotation file.
         durations: video durations (seconds) for Charades-STA, see `read_durations`; the JSON
             formats carry their own and must not be given one.
@@ -56,7 +61,9 @@ def read_annotations(
                 f"{path}: Charades-STA annotations need durations (the Charades CSVs, a JSON "
                 "{video: seconds} or a mapping)"
             )
-        return read_charades_sta(path, durations)
+        with reading(path, "Charades-STA annotations ('VIDEO_ID START END##sentence' lines)", AnnotationFormatError):
+            return read_charades_sta(path, durations)
     if durations is not None:
         raise ValueError(f"{path}: {name} files carry their own durations; pass durations=None")
-    return _JSON_READERS[name](path)
+    with reading(path, f"{name} annotations (a JSON object {{video_id: record}})", AnnotationFormatError):
+        return _JSON_READERS[name](path)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Union
 
 from drn.data.query import AnnotationFormatError, Query, QuirkReport, clean_segment, parse_number
+from drn.errors import reading
 
 # A mapping {vid: seconds}, one .csv/.json path, or several merged (a runtime alias: Python 3.9).
 DurationSource = Union[Mapping[str, float], str, PathLike, Iterable[Union[str, PathLike]]]
@@ -60,12 +61,11 @@ def read_durations(source: DurationSource) -> dict[str, float]:
     durations: dict[str, float] = {}
     for path in map(Path, paths):
         suffix = path.suffix.lower()
-        if suffix == ".csv":
-            durations.update(_read_duration_csv(path))
-        elif suffix == ".json":
-            durations.update(_read_duration_json(path))
-        else:
-            raise ValueError(f"{path}: durations must be a .csv (columns id, length) or a .json file")
+        if suffix not in (".csv", ".json"):
+            raise AnnotationFormatError(f"{path}: durations must be a .csv (columns id, length) or a .json file")
+        with reading(path, "video durations (a CSV with columns id, length or a JSON {video: seconds})",
+                     AnnotationFormatError):
+            durations.update(_read_duration_csv(path) if suffix == ".csv" else _read_duration_json(path))
     return durations
 
 

@@ -2,13 +2,17 @@
 
 An item is a dict:
     features  float32 [T, D]  the video's features resampled to T = num_clips equal clips
-    words     int64 [L]       word ids of the sentence (no padding, L >= 1)
-    gt        float32 [2]     ground-truth (start, end) in seconds, inside [0, duration]
+    words     int64 [L]       word ids of the sentence (no padding, L >= 1), or float32 [L, D_text]
+                              precomputed text features when the dataset has `text_features`
+    gt        float32 [2]     ground-truth (start, end) in seconds, inside [0, duration] (the first
+                              window of a query with several)
+    windows   float32 [G, 2]  every ground-truth window in seconds (G >= 1)
     duration  float           video duration in seconds
-    qid, vid, query  str      query id, video id, sentence
+    qid, vid, query           query id (str, or the JSONL file's int), video id, sentence
 
-`collate` stacks items into a batch (see its docstring). Queries whose video has no features, or
-whose sentence has no in-vocabulary word, are skipped and counted in `dataset.quirks`; the missing
+`collate` stacks items into a batch (see its docstring). Queries whose video has no features,
+whose sentence has no in-vocabulary word, or (with text features) that have no text feature file,
+are skipped and counted in `dataset.quirks`; the missing
 videos are also named in one warning when the dataset is built.
 """
 
@@ -21,10 +25,12 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from drn.data.annotations import read_annotations
 from drn.data.charades import DurationSource
 from drn.data.features import POOLINGS, FeatureSource, open_features, resample_to_clips
+from drn.data.npz_features import TextFeatures
 from drn.data.query import MAX_EXAMPLES, Query, QuirkReport
 from drn.data.vocab import PAD_ID, Vocabulary
 
@@ -44,7 +50,13 @@ class GroundingDataset(Dataset):
             whose own feature_dim is None; None: the source's, or not checked).
         quirks: a report to add this dataset's skips to (e.g. the annotation reader's); a new
             one when None. Available as `self.quirks`.
+        text_features: precomputed query features (`TextFeatures`, `qidQID.npz` files): items
+            then carry them as "words" instead of word ids, and `vocab` is not used.
+        show_progress: a progress bar while every video's features are read once up front.
 
+    Every video is read once when the dataset is built (`FeatureSource.inspect`), so a malformed
+    feature file stops a run before it writes anything, and a video whose features hold NaN or
+    infinite values is skipped (quirk `nonfinite_features`) rather than met mid-training.
     `self.queries` holds the kept queries, in order; item i is `self.queries[i]`.
     """
 
@@ -57,6 +69,8 @@ class GroundingDataset(Dataset):
         pooling: str = "mean",
         feature_dim: int | None = None,
         quirks: QuirkReport | None = None,
+        text_features: TextFeatures | None = None,
+        show_progress: bool = False,
     ):
         if num_clips < 1:
             raise ValueError(f"num_clips must be >= 1, got {num_clips}")
@@ -75,26 +89,51 @@ class GroundingDataset(Dataset):
             source = open_features(features_source, feature_dim=feature_dim)
         self.source = source
         self.vocab = vocab
+        self.text_features = text_features
         self.num_clips = num_clips
         self.pooling = pooling
         if quirks is None:
             quirks = QuirkReport(source="dataset", total=len(queries))
         self.quirks = quirks
-        self.queries, self._word_ids = self._keep_usable(queries)
+        self.queries, self._word_ids = self._keep_usable(queries, show_progress)
 
-    def _keep_usable(self, queries: Sequence[Query]) -> tuple[list[Query], list[list[int]]]:
+    def _nonfinite_videos(self, queries: Sequence[Query], show_progress: bool) -> set[str]:
+        """Read every video of `queries` once; the ids of those with NaN/inf features (warned)."""
+        vids = list(dict.fromkeys(query.vid for query in queries if query.vid in self.source))
+        bad = [vid for vid in tqdm(vids, desc="checking features", unit="video", leave=False, dynamic_ncols=True,
+                                   disable=not show_progress) if self.source.inspect(vid).nonfinite]
+        if bad:
+            more = f" and {len(bad) - MAX_EXAMPLES} more" if len(bad) > MAX_EXAMPLES else ""
+            logger.warning("%d of %d videos have NaN or infinite feature values and are skipped: %s%s", len(bad),
+                           len(vids), ", ".join(self.source.describe(vid) for vid in bad[:MAX_EXAMPLES]), more)
+        return set(bad)
+
+    def _keep_usable(self, queries: Sequence[Query], show_progress: bool) -> tuple[list[Query], list[list[int]]]:
         kept, word_ids = [], []
         missing_vids: dict[str, None] = {}  # insertion-ordered set
         skipped_for_features = 0
+        nonfinite = self._nonfinite_videos(queries, show_progress)
         for query in queries:
             if query.vid not in self.source:
                 missing_vids[query.vid] = None
                 skipped_for_features += 1
                 continue
+            if query.vid in nonfinite:
+                self.quirks.add("nonfinite_features", query.qid)
+                continue
+            if self.text_features is not None:
+                if query.qid not in self.text_features:
+                    self.quirks.add("missing_text_features", query.qid)
+                    continue
+                kept.append(query)
+                word_ids.append([])
+                continue
             ids = self.vocab.encode(query.sentence)
             if all(i == self.vocab.unk_id for i in ids):  # also true for an empty sentence
                 self.quirks.add("no_known_words", query.qid)
                 continue
+            if self.vocab.unk_id in ids:
+                self.quirks.add("unknown_words", query.qid)
             kept.append(query)
             word_ids.append(ids)
         if missing_vids:
@@ -118,8 +157,11 @@ class GroundingDataset(Dataset):
         """Video `vid`'s features resampled to [T, D] clips."""
         return resample_to_clips(self.source[vid], self.num_clips, self.pooling)
 
-    def word_ids(self, index: int) -> torch.Tensor:
-        """[L] int64 word ids of query `index`'s sentence (no padding)."""
+    def query_words(self, index: int) -> torch.Tensor:
+        """Query `index`'s words, no padding: [L] int64 word ids of its sentence, or [L, D_text]
+        float token features when the dataset reads text features."""
+        if self.text_features is not None:
+            return self.text_features[self.queries[index].qid]
         return torch.tensor(self._word_ids[index], dtype=torch.int64)
 
     def __getitem__(self, index: int) -> dict:
@@ -129,8 +171,9 @@ class GroundingDataset(Dataset):
         """Item `index` without its features (what depends on the query alone)."""
         query = self.queries[index]
         return {
-            "words": self.word_ids(index),
+            "words": self.query_words(index),
             "gt": torch.tensor([query.start, query.end], dtype=torch.float32),
+            "windows": torch.tensor(query.segments, dtype=torch.float32),
             "duration": query.duration,
             "qid": query.qid,
             "vid": query.vid,
@@ -142,26 +185,41 @@ def collate(items: Sequence[dict]) -> dict:
     """Stack dataset items into a batch of B.
 
     Returns a dict:
-        features  float32 [B, T, D] (absent when the items have no features: `query_item`s)
-        words     int64 [B, Lmax], padded with 0 (`PAD_ID`) after each sentence
-        lengths   int64 [B], number of words of each sentence
-        gt        float32 [B, 2], (start, end) in seconds
-        duration  float32 [B], seconds
-        qid, vid, query  list[str] of length B
+        features     float32 [B, T, D] (absent when the items have no features: `query_item`s)
+        words        int64 [B, Lmax], padded with 0 (`PAD_ID`) after each sentence; or float32
+                     [B, Lmax, D_text] padded with zeros for text-feature items
+        lengths      int64 [B], number of words (tokens) of each sentence
+        gt           float32 [B, 2], (start, end) in seconds (the first window)
+        windows      float32 [B, Gmax, 2], every window in seconds, padded with zeros
+        num_windows  int64 [B], the valid windows of each row
+        duration     float32 [B], seconds
+        qid, vid, query  lists of length B
     """
     if not items:
         raise ValueError("collate needs at least one item")
     lengths = torch.tensor([len(item["words"]) for item in items], dtype=torch.int64)
-    words = torch.full((len(items), int(lengths.max())), PAD_ID, dtype=torch.int64)
+    first = items[0]["words"]
+    if first.is_floating_point():
+        words = first.new_zeros((len(items), int(lengths.max()), first.shape[1]))
+    else:
+        words = torch.full((len(items), int(lengths.max())), PAD_ID, dtype=torch.int64)
     for row, item in enumerate(items):
         words[row, : len(item["words"])] = item["words"]
     features = {"features": torch.stack([item["features"] for item in items]).to(torch.float32)} \
         if "features" in items[0] else {}
+    # Items made elsewhere may carry "gt" alone: that is their one window.
+    segments = [item["windows"] if "windows" in item else item["gt"][None] for item in items]
+    num_windows = torch.tensor([len(rows) for rows in segments], dtype=torch.int64)
+    windows = torch.zeros(len(items), int(num_windows.max()), 2)
+    for row, rows in enumerate(segments):
+        windows[row, : len(rows)] = rows
     return {
         **features,
         "words": words,
         "lengths": lengths,
         "gt": torch.stack([item["gt"] for item in items]).to(torch.float32),
+        "windows": windows,
+        "num_windows": num_windows,
         "duration": torch.tensor([item["duration"] for item in items], dtype=torch.float32),
         "qid": [item["qid"] for item in items],
         "vid": [item["vid"] for item in items],
@@ -178,6 +236,8 @@ def build_dataset(
     num_clips: int,
     pooling: str = "mean",
     feature_dim: int | None = None,
+    text_features: TextFeatures | None = None,
+    show_progress: bool = False,
 ) -> GroundingDataset:
     """Read one annotation split and pair it with its features; logs the quirk report once.
 
@@ -190,13 +250,14 @@ def build_dataset(
         vocab: a `Vocabulary`, a word2id / saved vocabulary JSON, or None to build one from this
             split's sentences (do that for the training split only, then save it and pass it to
             the others); the result is `dataset.vocab`.
-        num_clips, pooling, feature_dim: see `GroundingDataset`.
+        num_clips, pooling, feature_dim, text_features, show_progress: see `GroundingDataset`.
     """
     queries, quirks = read_annotations(format, annotation_path, durations)
     if vocab is None:
         vocab = Vocabulary.from_sentences(query.sentence for query in queries)
     elif not isinstance(vocab, Vocabulary):
         vocab = Vocabulary.load(Path(vocab))
-    dataset = GroundingDataset(queries, features, vocab, num_clips, pooling, feature_dim, quirks=quirks)
+    dataset = GroundingDataset(queries, features, vocab, num_clips, pooling, feature_dim, quirks=quirks,
+                               text_features=text_features, show_progress=show_progress)
     quirks.log(logger)
     return dataset

@@ -3,7 +3,9 @@
 A video's features are one `[windows, D]` array (windows = frames or snippets in time order,
 spread evenly over the video). They are read from either
 
-- a folder of `VID.npy` / `VID.pt` files (`NpyFolderFeatures`; `.npy` wins when both exist), or
+- a folder of `VID.npy` / `VID.pt` files (`NpyFolderFeatures`; `.npy` wins when both exist),
+- a folder of `VID.npz` files, key `features` (`drn.data.npz_features.NpzFolderFeatures`; several
+  such feature types concatenate with `open_feature_types`), or
 - one HDF5 file keyed by video id (`HDF5Features`), the dataset either at `f[vid]` or, for files
   laid out like ActivityNet's C3D release, at `f[vid][dataset_key]`.
 
@@ -16,13 +18,14 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from drn.errors import UserError
+from drn.errors import FileReadError, UserError, reading
 
 POOLINGS = ("mean", "max")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
@@ -30,6 +33,42 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
 class FeatureDimError(UserError, ValueError):
     """A feature file's dimension D differs from the expected one."""
+
+
+class FeatureFileError(FileReadError):
+    """A feature file that cannot be read as one video's [windows, D] numbers."""
+
+
+class MissingFeaturesError(UserError, FileNotFoundError):
+    """The features a config or command names do not exist."""
+
+
+@dataclass(frozen=True)
+class VideoCheck:
+    """What `FeatureSource.inspect` found in one video's features: its shape, and how many of its
+    values are NaN or infinite (such a video is skipped, see `GroundingDataset`)."""
+
+    windows: int
+    dim: int
+    nonfinite: int
+
+
+def as_feature_tensor(array, where: str) -> torch.Tensor:
+    """A loaded array as a tensor [windows >= 1, D] of real numbers (its dtype kept), or a
+    `FeatureFileError` naming `where` for anything else (another rank, no windows, strings,
+    objects, a dict...)."""
+    if not torch.is_tensor(array):
+        if not isinstance(array, np.ndarray):
+            raise FeatureFileError(f"{where}: expected an array [windows, D], got a {type(array).__name__}")
+        if array.dtype.kind not in "biuf":
+            raise FeatureFileError(f"{where}: expected numbers, got an array of dtype {array.dtype}")
+        array = torch.from_numpy(np.ascontiguousarray(array))
+    elif array.is_complex():
+        raise FeatureFileError(f"{where}: expected real numbers, got a tensor of dtype {array.dtype}")
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise FeatureFileError(f"{where}: expected features of shape [windows, D] with windows >= 1, "
+                               f"got shape {tuple(array.shape)}")
+    return array
 
 
 class FeatureSource(ABC):
@@ -46,6 +85,7 @@ class FeatureSource(ABC):
         self.feature_dim = feature_dim
         self.cache_size = cache_size
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._checks: dict[str, VideoCheck] = {}  # what `inspect` found, per video
         self.cache_hits = 0
         self.cache_misses = 0
 
@@ -76,7 +116,9 @@ class FeatureSource(ABC):
         self.cache_misses += 1
         if vid not in self:
             raise KeyError(f"no features for video {vid!r} in {self}")
-        features = self._check(vid, self._load(vid))
+        with reading(self.describe(vid), "features [windows, D]", FeatureFileError):
+            array = self._load(vid)
+        features = self._check(vid, array)
         if self.cache_size > 0:
             self._cache[vid] = features
             if len(self._cache) > self.cache_size:
@@ -84,12 +126,7 @@ class FeatureSource(ABC):
         return features
 
     def _check(self, vid: str, array: np.ndarray | torch.Tensor) -> torch.Tensor:
-        features = array if torch.is_tensor(array) else torch.as_tensor(np.asarray(array))
-        if features.ndim != 2 or features.shape[0] == 0:
-            raise ValueError(
-                f"{self.describe(vid)}: expected features of shape [windows, D] with windows >= 1, "
-                f"got shape {tuple(features.shape)}"
-            )
+        features = as_feature_tensor(array, self.describe(vid))
         if self.feature_dim is not None and features.shape[1] != self.feature_dim:
             raise FeatureDimError(
                 f"{self.describe(vid)}: expected feature dimension {self.feature_dim}, "
@@ -97,6 +134,16 @@ class FeatureSource(ABC):
                 "set feature_dim to the features' D or point to the right features"
             )
         return features.to(torch.float32).contiguous()
+
+    def inspect(self, vid: str) -> VideoCheck:
+        """Read `vid`'s features once and record their shape and non-finite values (remembered,
+        so every split and command asks once). A malformed file is a `FeatureFileError`."""
+        found = self._checks.get(vid)
+        if found is None:
+            features = self[vid]
+            nonfinite = int(features.numel() - torch.isfinite(features).sum())
+            found = self._checks[vid] = VideoCheck(int(features.shape[0]), int(features.shape[1]), nonfinite)
+        return found
 
     def __getstate__(self) -> dict:
         # Workers start with an empty cache of their own; nothing process-bound is pickled.
@@ -112,7 +159,7 @@ class NpyFolderFeatures(FeatureSource):
         super().__init__(feature_dim, cache_size)
         self.root = Path(root)
         if not self.root.is_dir():
-            raise FileNotFoundError(f"feature folder {self.root} does not exist")
+            raise MissingFeaturesError(f"feature folder {self.root} does not exist")
         self._files: dict[str, Path] | None = None
 
     def _index(self) -> dict[str, Path]:
@@ -140,9 +187,7 @@ class NpyFolderFeatures(FeatureSource):
             return np.load(path)
         loaded = torch.load(path, map_location="cpu", weights_only=True)
         if not torch.is_tensor(loaded):
-            raise ValueError(
-                f"{path}: expected a saved tensor [windows, D], got {type(loaded).__name__}"
-            )
+            raise FeatureFileError(f"{path}: expected a saved tensor [windows, D], got a {type(loaded).__name__}")
         return loaded
 
     def __repr__(self) -> str:
@@ -172,7 +217,7 @@ class HDF5Features(FeatureSource):
         super().__init__(feature_dim, cache_size)
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"feature file {self.path} does not exist")
+            raise MissingFeaturesError(f"feature file {self.path} does not exist")
         self.dataset_key = dataset_key
         self._keys: frozenset[str] | None = None
         self._file = None
@@ -183,7 +228,7 @@ class HDF5Features(FeatureSource):
             import h5py
 
             # A short-lived handle: listing keys must not leave a handle for forked workers.
-            with h5py.File(self.path, "r") as f:
+            with reading(self.path, "an HDF5 file of features", FeatureFileError), h5py.File(self.path, "r") as f:
                 self._keys = frozenset(f.keys())
         return self._keys
 
@@ -208,7 +253,7 @@ class HDF5Features(FeatureSource):
             else:
                 datasets = [key for key, child in node.items() if isinstance(child, h5py.Dataset)]
                 if len(datasets) != 1:
-                    raise ValueError(
+                    raise FeatureFileError(
                         f"{self.describe(vid)} is a group with datasets {datasets}; "
                         "pass dataset_key to choose one"
                     )
@@ -232,23 +277,33 @@ class HDF5Features(FeatureSource):
         return f"HDF5Features({str(self.path)!r})"
 
 
+def _holds_only_npz(folder: Path) -> bool:
+    suffixes = {entry.suffix for entry in folder.iterdir()}
+    return ".npz" in suffixes and not suffixes & {".npy", ".pt"}
+
+
 def open_features(
     path: str | PathLike,
     feature_dim: int | None = None,
     cache_size: int = 128,
     dataset_key: str | None = None,
 ) -> FeatureSource:
-    """A `FeatureSource` for `path`: a folder of `.npy`/`.pt` files or an `.h5`/`.hdf5` file."""
+    """A `FeatureSource` for `path`: a folder of `.npy`/`.pt` files, a folder of `.npz` files (and no
+    `.npy`/`.pt`) or an `.h5`/`.hdf5` file."""
     path = Path(path)
     if path.is_dir():
+        if _holds_only_npz(path):
+            from drn.data.npz_features import NpzFolderFeatures
+
+            return NpzFolderFeatures(path, feature_dim=feature_dim, cache_size=cache_size)
         return NpyFolderFeatures(path, feature_dim=feature_dim, cache_size=cache_size)
     if path.suffix.lower() in HDF5_SUFFIXES:
         return HDF5Features(
             path, dataset_key=dataset_key, feature_dim=feature_dim, cache_size=cache_size
         )
     if not path.exists():
-        raise FileNotFoundError(f"features {path} do not exist (expected a folder or an HDF5 file)")
-    raise ValueError(f"features {path}: expected a folder of .npy/.pt files or one of {HDF5_SUFFIXES}")
+        raise MissingFeaturesError(f"features {path} do not exist (expected a folder or an HDF5 file)")
+    raise FeatureFileError(f"features {path}: expected a folder of .npy/.pt files or one of {HDF5_SUFFIXES}")
 
 
 def clip_window_bounds(num_windows: int, num_clips: int) -> tuple[torch.Tensor, torch.Tensor]:

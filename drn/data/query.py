@@ -38,7 +38,14 @@ QUIRK_DESCRIPTIONS = {
     "end_after_duration": "end after the video duration, clipped",
     "empty_after_clipping": "dropped, empty after clipping to the duration",
     "missing_features": "skipped, no feature file for the video",
+    "nonfinite_features": "skipped, the video's features hold NaN or infinite values",
     "no_known_words": "skipped, no in-vocabulary word in the sentence",
+    "unknown_words": "kept, with words outside the vocabulary (read as the unknown word)",
+    # JSONL (QVHighlights / lighthouse) only; window quirks above count windows there, not queries.
+    "no_windows": "dropped, no usable relevant window",
+    "duplicate_qid": "dropped, qid seen before in the file",
+    "saliency_mismatch": "saliency ignored, relevant_clip_ids and saliency_scores disagree or leave the video",
+    "missing_text_features": "skipped, no text feature file for the query",
 }
 
 # Each quirk keeps this many example ids for the report.
@@ -56,19 +63,33 @@ class Query:
     Attributes:
         qid: unique and stable id within its annotation file, `f"{vid}#{n}"` where n is the
             1-based line number (Charades-STA) or the 0-based index of the segment within its
-            video (ActivityNet Captions, TACoS).
+            video (ActivityNet Captions, TACoS); the file's own qid, as written (int or str), for
+            JSONL files, so prediction rows match their ground truth.
         vid: video id, the key of the video's features.
         sentence: the query text as written in the annotation (surrounding spaces stripped).
-        start, end: ground-truth moment in seconds, 0 <= start < end <= duration.
+        start, end: ground-truth moment in seconds, 0 <= start < end <= duration (the first of
+            `windows` when the query has several).
         duration: video duration in seconds (> 0).
+        windows: every ground-truth moment (seconds, as `start, end`) of a query with several
+            (JSONL); () means the one (start, end). Use `segments`.
+        clip_ids: indices of the annotated 2 s clips (QVHighlights' relevant_clip_ids), or ().
+        saliency: per clip of `clip_ids`, one 0-4 score per annotator, or ().
     """
 
-    qid: str
+    qid: str | int
     vid: str
     sentence: str
     start: float
     end: float
     duration: float
+    windows: tuple[tuple[float, float], ...] = ()
+    clip_ids: tuple[int, ...] = ()
+    saliency: tuple[tuple[float, ...], ...] = ()
+
+    @property
+    def segments(self) -> tuple[tuple[float, float], ...]:
+        """Every ground-truth (start, end) in seconds; at least one."""
+        return self.windows or ((self.start, self.end),)
 
 
 @dataclass
@@ -84,14 +105,14 @@ class QuirkReport:
     counts: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
 
-    def add(self, quirk: str, example: str | list[str] | None = None, count: int = 1) -> None:
+    def add(self, quirk: str, example: str | int | list[str] | None = None, count: int = 1) -> None:
         """Count `count` occurrences of `quirk` (a key of `QUIRK_DESCRIPTIONS`), keeping the
         example id(s) while fewer than `MAX_EXAMPLES` are kept."""
         if quirk not in QUIRK_DESCRIPTIONS:
             raise KeyError(f"unknown quirk {quirk!r}; known: {sorted(QUIRK_DESCRIPTIONS)}")
         self.counts[quirk] = self.counts.get(quirk, 0) + count
         kept = self.examples.setdefault(quirk, [])
-        new = [] if example is None else [example] if isinstance(example, str) else example
+        new = [] if example is None else [str(e) for e in example] if isinstance(example, list) else [str(example)]
         kept.extend(new[: MAX_EXAMPLES - len(kept)])
 
     def __getitem__(self, quirk: str) -> int:
@@ -133,13 +154,15 @@ def clean_segment(
     end: float,
     duration: float | None,
     report: QuirkReport,
+    count_query: bool = True,
 ) -> tuple[float, float] | None:
     """Apply the module's quirk policy to one raw segment (seconds).
 
     Returns the (start, end) to keep, clipped to [0, duration], or None when the query is
-    dropped. Every call adds 1 to `report.total`.
+    dropped. Every call adds 1 to `report.total` unless `count_query` is False (the second and
+    later windows of one query).
     """
-    report.total += 1
+    report.total += int(count_query)
     if duration is None or not duration > 0:
         report.add("missing_duration", qid)
         return None
@@ -169,11 +192,17 @@ def load_json_videos(path: Path, required: tuple[str, ...]) -> dict[str, dict]:
         missing = [key for key in required if not isinstance(record, dict) or key not in record]
         if missing:
             raise AnnotationFormatError(f"{path}: video {vid!r} lacks {missing}")
+        if not isinstance(record["timestamps"], list) or not isinstance(record["sentences"], list):
+            raise AnnotationFormatError(f"{path}: video {vid!r}: timestamps and sentences must be lists")
         if len(record["timestamps"]) != len(record["sentences"]):
             raise AnnotationFormatError(
                 f"{path}: video {vid!r} has {len(record['timestamps'])} timestamps "
                 f"but {len(record['sentences'])} sentences"
             )
+        for index, sentence in enumerate(record["sentences"]):
+            if not isinstance(sentence, str):
+                raise AnnotationFormatError(
+                    f"{path}: video {vid!r} sentence {index} is {sentence!r}, expected a string")
         for index, segment in enumerate(record["timestamps"]):
             if not isinstance(segment, (list, tuple)) or len(segment) != 2:
                 raise AnnotationFormatError(

@@ -188,8 +188,13 @@ def make_synthetic_dataset(
                 lines.append(f"{vid} {start:.2f} {end:.2f}##{_sentence(rng, actions, index)}\n")
         paths[split] = root / f"{split}.txt"
         paths[split].write_text("".join(lines), encoding="utf-8")
-    with paths["durations"].open("w", newline="", encoding="utf-8") as f:
+    write_durations_csv(paths["durations"], duration_rows)
+    return paths
+
+
+def write_durations_csv(path: Path, rows: list[tuple[str, str]]) -> None:
+    """The Charades `id,length` duration CSV of (video id, seconds as text) rows."""
+    with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(("id", "length"))
-        writer.writerows(duration_rows)
-    return paths
+        writer.writerows(rows)

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from os import PathLike
 from pathlib import Path
 
+from drn.engine.io import atomic_write_text
+
 PAD_ID = 0
 
 # Punctuation becomes a space, so "book/shelf" -> "book shelf" and "phone's" -> "phone s".
@@ -71,7 +73,7 @@ class Vocabulary:
     def save(self, path: str | PathLike) -> None:
         """Write `{"word2id": ..., "pad_id": 0, "unk_id": ...}` as JSON."""
         payload = {"word2id": self.word2id, "pad_id": self.pad_id, "unk_id": self.unk_id}
-        Path(path).write_text(json.dumps(payload, ensure_ascii=False, indent=0), encoding="utf-8")
+        atomic_write_text(path, json.dumps(payload, ensure_ascii=False, indent=0))
 
     @property
     def num_embeddings(self) -> int:

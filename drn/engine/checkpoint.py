@@ -14,6 +14,8 @@ A checkpoint is a dict of plain types and tensors (so `torch.load(weights_only=T
     vocab                {"word2id": {...}}: the vocabulary the embedding rows follow
     metrics              this epoch's evaluation {"split": ..., "R1@0.5": ...}, or None
     best                 {"epochs_done", "value", "metric"} of the best epoch so far, or None
+    extraction           the settings of `drn extract` the training features came from (backbone,
+                         weights, clip_seconds, frames_per_clip, frame_size, dim, dtype), or None
 
 It is written to a temporary file in the same folder, synced, then `os.replace`d over the target,
 so a crash leaves either the old or the new checkpoint, never half of one.
@@ -81,11 +83,16 @@ def save_checkpoint(payload: dict, path: str | PathLike) -> Path:
     return atomic_write(path, lambda f: torch.save(payload, f), binary=True)
 
 
-def load_checkpoint(path: str | PathLike) -> dict:
-    """Read a checkpoint onto the CPU; a clear `CheckpointError` for anything that is not one."""
+def load_checkpoint(path: str | PathLike, need: str | None = None) -> dict:
+    """Read a checkpoint onto the CPU; a clear `CheckpointError` for anything that is not one, or
+    (`need` = "inference" or "resume") that lacks a field that use reads."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        last = path.with_name("last.pt")
+        hint = (f"; this run has no best.pt (it had no validation split): use {last}"
+                if path.name == "best.pt" and last.is_file() else "")
+        raise CheckpointError(f"checkpoint {path} does not exist{hint}" if not path.exists() else
+                              f"checkpoint {path} is a folder, not a file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated file, pickle of something else, not a torch file at all
@@ -95,7 +102,39 @@ def load_checkpoint(path: str | PathLike) -> dict:
     if payload.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path} has checkpoint version {payload.get('version')}; this drn reads "
                               f"version {CHECKPOINT_VERSION}")
+    if need is not None:
+        _check_fields(payload, path, INFERENCE_FIELDS + (RESUME_FIELDS if need == "resume" else ()))
     return payload
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# field -> (test, what it must be): what every use of a checkpoint reads, and what resuming reads too.
+INFERENCE_FIELDS = (
+    ("model", lambda v: isinstance(v, dict) and v, "the model's state dict"),
+    ("config", lambda v: isinstance(v, dict) and all(isinstance(v.get(k), dict) for k in ("data", "model", "train", "eval")),
+     "the experiment config (sections data, model, train, eval)"),
+    ("vocab", lambda v: isinstance(v, dict) and isinstance(v.get("word2id"), dict), "{'word2id': {word: id}}"),
+    ("stage", lambda v: v in (1, 2, 3) and not isinstance(v, bool), "the training stage 1, 2 or 3"),
+)
+RESUME_FIELDS = (
+    ("optimizer", lambda v: isinstance(v, dict), "the optimizer's state dict"),
+    ("epoch", _is_count, "an integer >= 0"),
+    ("epochs_done", _is_count, "an integer >= 0"),
+    ("global_step", _is_count, "an integer >= 0"),
+    ("rng", lambda v: isinstance(v, dict) and {"torch", "numpy", "python"} <= set(v), "the RNG states"),
+)
+
+
+def _check_fields(payload: dict, path: Path, fields) -> None:
+    for name, test, expected in fields:
+        if name not in payload:
+            raise CheckpointError(f"{path} is a damaged drn checkpoint: it has no '{name}' ({expected})")
+        if not test(payload[name]):
+            raise CheckpointError(f"{path} is a damaged drn checkpoint: '{name}' must be {expected}, "
+                                  f"got a {type(payload[name]).__name__}")
 
 
 def architecture_differences(saved: dict, current: dict) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,9 @@ import torch
 
 from drn.config import ConfigError, model_config
 from drn.data import FeatureSource, GroundingDataset, Vocabulary, build_dataset, load_word_vectors, open_features
+from drn.data.npz_features import TextFeatures, open_feature_types
 from drn.model import DRN
-from drn.errors import UserError
+from drn.errors import UserError, reading
 
 logger = logging.getLogger(__name__)
 
@@ -45,39 +47,70 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+# `data` keys that name a folder (features may also be one HDF5 file).
+FOLDER_KEYS = ("features", "text_features")
+
+
 def _existing(cfg: dict, key: str) -> Path:
     value = cfg["data"][key]
     if value is None:
         raise ConfigError(f"config key 'data.{key}' is not set; give it in the YAML or with --set data.{key}=PATH")
+    if not isinstance(value, (str, PathLike)):
+        raise ConfigError(f"data.{key} must be a path, got {value!r}")
     path = Path(value)
     if not path.exists():
         raise ConfigError(f"data.{key}: {path} does not exist")
+    if key not in FOLDER_KEYS and not path.is_file():
+        raise ConfigError(f"data.{key}: {path} is a folder; expected a file")
     return path
 
 
 def open_feature_source(cfg: dict) -> FeatureSource:
-    """The features of every split, opened once (the splits share its cache)."""
+    """The features of every split, opened once (the splits share its cache); a list of paths is
+    several feature types, concatenated (`open_feature_types`)."""
+    paths = cfg["data"]["features"]
+    if isinstance(paths, list):
+        for path in paths:
+            if not Path(path).exists():
+                raise ConfigError(f"data.features: {path} does not exist")
+        return open_feature_types(paths)
     return open_features(_existing(cfg, "features"))
 
 
+def open_text_features(cfg: dict) -> TextFeatures | None:
+    """The precomputed query features of `data.text_features` (None when it is not set)."""
+    if cfg["data"]["text_features"] is None:
+        return None
+    return TextFeatures(_existing(cfg, "text_features"), feature_dim=cfg["model"]["text_feature_dim"])
+
+
 def check_feature_dim(source: FeatureSource, dataset: GroundingDataset, cfg: dict) -> None:
-    """Compare the width D of the first video's features with `model.feature_dim` and fix the
-    source to that width, so any later video of another width fails with a `FeatureDimError`."""
+    """Compare the width D of every video of `dataset` (read when it was built) with
+    `model.feature_dim`, and fix the source to that width."""
     expected = cfg["model"]["feature_dim"]
-    if source.feature_dim is None and dataset.queries:
-        vid = dataset.queries[0].vid
-        got = int(source[vid].shape[1])
+    for vid in dict.fromkeys(query.vid for query in dataset.queries):
+        got = source.inspect(vid).dim
         if got != expected:
             raise ConfigError(
                 f"the features in {cfg['data']['features']} have D = {got} ({source.describe(vid)}), but "
                 f"model.feature_dim is {expected}; set --set model.feature_dim={got} or point data.features "
                 "at the right features")
-        source.feature_dim = expected
+    source.feature_dim = expected
 
 
-def build_split(cfg: dict, split: str, vocab: Vocabulary | None, source: FeatureSource) -> GroundingDataset:
+def load_vocabulary(cfg: dict) -> Vocabulary:
+    """The vocabulary file `data.vocab` names (a word2id JSON, or a saved vocabulary)."""
+    path = _existing(cfg, "vocab")
+    with reading(path, "a vocabulary (a JSON object {word: id})", ConfigError):
+        return Vocabulary.load(path)
+
+
+def build_split(cfg: dict, split: str, vocab: Vocabulary | None, source: FeatureSource,
+                show_progress: bool = False) -> GroundingDataset:
     """The `split` ("train", "val" or "test") of the config, its words mapped by `vocab` (None:
-    build the vocabulary from this split's sentences; do that for "train" only)."""
+    build the vocabulary from this split's sentences; do that for "train" only). Every video's
+    features are read once here (`show_progress`: with a progress bar), so a bad file is found
+    before a run writes anything."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     data = cfg["data"]
@@ -87,7 +120,8 @@ def build_split(cfg: dict, split: str, vocab: Vocabulary | None, source: Feature
         raise ConfigError("data.durations is not set; Charades-STA annotations need the video durations "
                           "(the Charades CSVs or a JSON {video: seconds})")
     dataset = build_dataset(data["format"], annotations, durations, source, vocab, data["num_clips"],
-                            pooling=data["pooling"])
+                            pooling=data["pooling"], text_features=open_text_features(cfg),
+                            show_progress=show_progress)
     if len(dataset) == 0:
         raise DataError(f"data.{split} ({annotations}) has no usable query: {dataset.quirks.summary()}")
     logger.info("%s split: %d queries", split, len(dataset))
@@ -102,7 +136,8 @@ def build_model(cfg: dict, vocab: Vocabulary, load_glove: bool = True) -> DRN:
     vectors = None
     if load_glove and cfg["data"]["glove"] is not None:
         path = _existing(cfg, "glove")
-        vectors, missing = load_word_vectors(path, vocab)
+        with reading(path, "word vectors (GloVe text or an aligned .npy)", ConfigError):
+            vectors, missing = load_word_vectors(path, vocab)
         if vectors.shape[1] != config.embedding_dim:
             raise ConfigError(f"data.glove: {path} holds {vectors.shape[1]}-d vectors but model.embedding_dim is "
                               f"{config.embedding_dim}; set --set model.embedding_dim={vectors.shape[1]}")

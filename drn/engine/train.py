@@ -43,11 +43,15 @@ from drn.engine.checkpoint import (check_compatible, load_checkpoint, load_model
                             set_rng_state)
 from drn.config import dump
 from drn.data import Vocabulary, collate
-from drn.engine.evaluate import autocast, evaluate
-from drn.engine.experiment import build_model, build_split, open_feature_source, resolve_device, seed_everything
-from drn.engine.io import atomic_write_text, write_json, write_jsonl
+from drn.data.extraction_record import extraction_settings_of
+from drn.engine.evaluate import autocast, evaluate, explain_empty_rankings, qvhighlights_scores
+from drn.engine.experiment import (build_model, build_split, load_vocabulary, open_feature_source, resolve_device,
+                                   seed_everything)
+from drn.engine import run_folder
+from drn.engine.io import atomic_write_text, check_output_folder, remove_stale_temporaries, write_results
+from drn.engine.runlock import FolderLock
 from drn.model import DRN, drn_losses
-from drn.errors import UserError
+from drn.errors import UserError, os_reason, reading, writing
 
 logger = logging.getLogger(__name__)
 
@@ -119,16 +123,21 @@ def _number(text: str):
 class _ScalarLog:
     """log.csv (one row per epoch) and TensorBoard scalars, written by rank 0 only."""
 
-    def __init__(self, out_dir: Path, epochs_done: int, global_step: int, enabled: bool) -> None:
+    def __init__(self, out_dir: Path, state: dict | None, enabled: bool) -> None:
         self.enabled = enabled
         self.path = out_dir / "log.csv"
+        self.tensorboard = out_dir / "tensorboard"  # its writer's errors (a full disk) name this folder
         self.rows: list[dict] = []
         self.writer = None
         if not enabled:
             return
-        if epochs_done and self.path.exists():
-            # A resumed run repeats the interrupted epoch: drop anything logged after the checkpoint.
-            with self.path.open(newline="", encoding="utf-8") as f:
+        epochs_done, global_step = (state["epochs_done"], state["global_step"]) if state else (0, 0)
+        if state is not None and "log" in state:
+            # The checkpoint carries the rows up to its own epoch: a kill between writing last.pt
+            # and log.csv loses no row, and anything logged after the checkpoint is dropped.
+            self.rows = [dict(row) for row in state["log"]]
+        elif epochs_done and self.path.exists():  # a checkpoint from before the log moved into it
+            with reading(self.path, "the training log (CSV)"), self.path.open(newline="", encoding="utf-8") as f:
                 rows = [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(f)]
             self.rows = [row for row in rows if row["epochs_done"] <= epochs_done]
         self._write_csv()
@@ -137,7 +146,8 @@ class _ScalarLog:
         except ImportError:  # tensorboard is a dependency, but a broken install should not stop training
             logger.warning("tensorboard is not importable: scalars go to log.csv only")
         else:
-            self.writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=global_step if epochs_done else None)
+            with writing(self.tensorboard):
+                self.writer = SummaryWriter(str(self.tensorboard), purge_step=global_step if epochs_done else None)
 
     def _write_csv(self) -> None:
         buffer = io.StringIO()
@@ -148,25 +158,32 @@ class _ScalarLog:
 
     def step(self, global_step: int, losses: dict[str, float]) -> None:
         if self.writer is not None:
-            for name, value in losses.items():
-                self.writer.add_scalar(f"train/loss_{name}", value, global_step)
+            with writing(self.tensorboard):
+                for name, value in losses.items():
+                    self.writer.add_scalar(f"train/loss_{name}", value, global_step)
 
     def epoch(self, row: dict) -> None:
+        """Log one epoch's row (already saved in the checkpoint, see `train`)."""
         if not self.enabled:
             return
         self.rows.append(row)
         self._write_csv()
         if self.writer is not None:
             step = row["global_step"]
-            self.writer.add_scalar("train/queries_per_s", row["train_queries_per_s"], step)
-            self.writer.add_scalar("train/stage", row["stage"], step)
-            for name in METRIC_NAMES:
-                self.writer.add_scalar(f"{row['eval_split']}/{name}", row[name], step)
-            self.writer.flush()
+            with writing(self.tensorboard):
+                self.writer.add_scalar("train/queries_per_s", row["train_queries_per_s"], step)
+                self.writer.add_scalar("train/stage", row["stage"], step)
+                for name in METRIC_NAMES:
+                    self.writer.add_scalar(f"{row['eval_split']}/{name}", row[name], step)
+                self.writer.flush()
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.close()
+            writer, self.writer = self.writer, None
+            try:
+                writer.close()
+            except OSError as exc:  # the run's own error (e.g. the same full disk) is already on its way
+                logger.warning("could not close the TensorBoard log in %s: %s", self.tensorboard, os_reason(exc))
 
 
 def train_one_epoch(model: DRN, forward: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
@@ -190,8 +207,9 @@ def train_one_epoch(model: DRN, forward: torch.nn.Module, loader: DataLoader, op
         words, lengths = batch["words"].to(device, non_blocking=True), batch["lengths"]
         with autocast(device, train_cfg["amp"]):
             output = forward(features, words, lengths)
-        losses = drn_losses(output, batch["gt"].to(device, non_blocking=True),
-                            batch["duration"].to(device, non_blocking=True), model.config, stage)
+        losses = drn_losses(output, batch["windows"].to(device, non_blocking=True),
+                            batch["duration"].to(device, non_blocking=True), model.config, stage,
+                            num_segments=batch["num_windows"].to(device, non_blocking=True))
         total = losses["total"]
         if not torch.isfinite(total):
             raise TrainError(f"the loss became {total.item()} at stage {stage}, step {global_step + 1} "
@@ -227,22 +245,39 @@ def _config_drift(saved: dict, current: dict) -> list[str]:
             if saved.get(section, {}).get(key) != current[section][key]]
 
 
-def _resume_state(cfg: dict, out_dir: Path, last_path: Path, resume: bool) -> dict | None:
-    """The checkpoint to continue from (None for a new run), checked against `cfg`."""
-    if not last_path.exists():
+def _resume_state(cfg: dict, out_dir: Path, last_path: Path, resume: bool, overwrite: bool) -> dict | None:
+    """The checkpoint to continue from (None for a new run), checked against `cfg`; reads only."""
+    if not run_folder.decide(out_dir, resume=resume, overwrite=overwrite):
         if resume:
-            logger.warning("--resume: no checkpoint at %s, starting a new run", last_path)
+            logger.warning("--resume: no run in %s, starting a new one", out_dir)
         return None
-    if not resume:
-        raise TrainError(f"{out_dir} already holds a run ({last_path}); pass --resume to continue it, "
-                         "or choose another --out")
-    state = load_checkpoint(last_path)
+    state = load_checkpoint(last_path, need="resume")
     check_compatible(state["config"], cfg, last_path)
     drift = _config_drift(state["config"], cfg)
     if drift:
         logger.warning("resuming with a config that differs from the checkpoint's in %s; the new values apply",
                        ", ".join(drift))
     return state
+
+
+def _claim_folder(out_dir: Path, seen: dict[str, int], overwrite: bool) -> FolderLock:
+    """Lock `out_dir` for this run, check that nobody changed its run files since `seen` was
+    taken, clear them for `--overwrite`, and delete temporaries a killed run left."""
+    lock = FolderLock(out_dir).acquire()
+    try:
+        if run_folder.snapshot(out_dir) != seen:
+            raise run_folder.RunFolderError(f"{out_dir} changed while this run was starting (another process "
+                                            "wrote there); run again")
+        if overwrite and seen:
+            logger.warning("--overwrite: removed %s from %s", ", ".join(run_folder.clear_run(out_dir)), out_dir)
+        for folder in (out_dir, out_dir / "checkpoints"):
+            stale = remove_stale_temporaries(folder)
+            if stale:
+                logger.info("removed %d temporary file(s) a killed run left in %s", len(stale), folder)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 def _stage_optimizer(model: DRN, stage: int, cfg: dict, device: torch.device, saved: dict | None
@@ -263,33 +298,41 @@ def _stage_optimizer(model: DRN, stage: int, cfg: dict, device: torch.device, sa
 
 
 def _test_chosen(model: DRN, chosen: Path, test_set, device: torch.device, cfg: dict, out_dir: Path,
-                 main: bool) -> tuple[dict[str, float], int]:
+                 main: bool, show_progress: bool) -> tuple[dict[str, float], int]:
     """Evaluate the chosen checkpoint on the test split; rank 0 writes metrics.json and
     predictions.jsonl. Returns (metrics, number of rows)."""
     if not chosen.exists():
         raise TrainError(f"no checkpoint to evaluate in {chosen.parent}: train.epochs are all 0")
-    final = load_checkpoint(chosen)
+    final = load_checkpoint(chosen, need="inference")
     load_model_state(model, final["model"], chosen)
     metrics, rows = evaluate(model, test_set, device, cfg["eval"], use_iou=final["stage"] > 1,
-                             amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"])
+                             amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"],
+                             show_progress=show_progress and main)
+    if cfg["data"]["format"] == "jsonl":
+        metrics = {**metrics, **qvhighlights_scores(rows, test_set)}
     if main:
-        write_jsonl(out_dir / "predictions.jsonl", rows)
-        write_json(out_dir / "metrics.json", metrics)
+        explain_empty_rankings(rows, cfg["model"]["score_threshold"])
+        write_results(out_dir, rows, metrics)
     logger.info("test (%s, %d queries): %s", chosen.name, len(rows), ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
     return metrics, len(rows)
 
 
-def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, show_progress: bool = True) -> TrainResult:
+def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
+          show_progress: bool = True) -> TrainResult:
     """Run (or, with `resume`, continue) the three-stage training of `cfg` in `out_dir`.
 
     Writes OUT/config.yaml, OUT/vocab.json, OUT/log.csv, OUT/tensorboard/, OUT/checkpoints/
     {last,best}.pt and, with a test split, OUT/metrics.json and OUT/predictions.jsonl (rank 0
-    only under DDP). Raises `TrainError` when `out_dir` already holds a run and `resume` is False.
+    only under DDP), holding OUT's lock (`FolderLock`) all the while. Everything a user can get
+    wrong (the folder, the config, every feature file the splits use) is checked before the first
+    write. Raises `RunFolderError` when `out_dir` already holds a run and neither `resume` nor
+    `overwrite` says what to do with it, `FolderBusyError` when another process holds it.
     """
-    out_dir = Path(out_dir)
+    out_dir = check_output_folder(out_dir)
     last_path = out_dir / "checkpoints" / "last.pt"
     best_path = out_dir / "checkpoints" / "best.pt"
-    state = _resume_state(cfg, out_dir, last_path, resume)
+    seen = run_folder.snapshot(out_dir)
+    state = _resume_state(cfg, out_dir, last_path, resume, overwrite)
 
     device = dist.init_distributed(resolve_device(str(cfg["train"]["device"])))
     main = dist.is_main_process()
@@ -299,22 +342,34 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, show_p
     source = open_feature_source(cfg)
     vocab = Vocabulary(state["vocab"]["word2id"]) if state else None
     if vocab is None and cfg["data"]["vocab"] is not None:
-        vocab = Vocabulary.load(cfg["data"]["vocab"])
-    train_set = build_split(cfg, "train", vocab, source)
+        vocab = load_vocabulary(cfg)
+    train_set = build_split(cfg, "train", vocab, source, show_progress=show_progress and main)
     vocab = train_set.vocab
-    val_set = build_split(cfg, "val", vocab, source) if cfg["data"]["val"] else None
-    test_set = build_split(cfg, "test", vocab, source) if cfg["data"]["test"] else None
+    val_set = build_split(cfg, "val", vocab, source, show_progress=show_progress and main) if cfg["data"]["val"] else None
+    test_set = build_split(cfg, "test", vocab, source, show_progress=show_progress and main) if cfg["data"]["test"] else None
     eval_set, eval_split = (val_set, "val") if val_set is not None else (test_set, "test")
 
     model = build_model(cfg, vocab, load_glove=state is None).to(device)
     if state is not None:
         load_model_state(model, state["model"], last_path)
-    if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out_dir / "config.yaml", dump(cfg))
-        vocab.save(out_dir / "vocab.json")
+    lock = _claim_folder(out_dir, seen, overwrite) if main else None
+    try:
+        if main:
+            atomic_write_text(out_dir / "config.yaml", dump(cfg))
+            vocab.save(out_dir / "vocab.json")
+        return _run_schedule(cfg, state, model, vocab, device, main, seed, train_set, val_set, eval_set, eval_split,
+                             test_set, out_dir, last_path, best_path, show_progress)
+    finally:
+        if lock is not None:
+            lock.release()
 
+
+def _run_schedule(cfg, state, model, vocab, device, main, seed, train_set, val_set, eval_set, eval_split, test_set,
+                  out_dir, last_path, best_path, show_progress) -> TrainResult:
+    """The epochs of `schedule(train.epochs)` from the checkpoint `state` on (all of them when
+    None), then the test evaluation of the chosen checkpoint."""
     plan = schedule(cfg["train"]["epochs"])
+    extraction = extraction_settings_of(cfg["data"]["features"])  # None unless drn extract wrote them
     start = state["epochs_done"] if state else 0
     global_step = state["global_step"] if state else 0
     best = state["best"] if state else None
@@ -327,7 +382,7 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, show_p
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed)
     loader = DataLoader(train_set, batch_size=cfg["train"]["batch_size"], sampler=sampler, collate_fn=collate,
                         num_workers=cfg["data"]["num_workers"], pin_memory=device.type == "cuda")
-    log = _ScalarLog(out_dir, start, global_step, enabled=main)
+    log = _ScalarLog(out_dir, state, enabled=main)
     stop = _StopHook()
     use_amp = bool(cfg["train"]["amp"])
     history = list(log.rows)
@@ -360,31 +415,33 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, show_p
             losses = {name: value / world for name, value in zip(losses, totals[1:].tolist())}
 
             metrics, _ = evaluate(model, eval_set, device, cfg["eval"], use_iou=stage > 1, amp=use_amp,
-                                  num_workers=cfg["data"]["num_workers"]) if eval_set is not None else ({}, [])
+                                  num_workers=cfg["data"]["num_workers"], show_progress=show_progress and main
+                                  ) if eval_set is not None else ({}, [])
             improved = False
             if val_set is not None and (best is None or _selection_key(metrics) > best["value"]):
                 best = {"epochs_done": index + 1, "stage": stage, "epoch": epoch + 1, "metric": SELECTION_METRIC,
                         "value": _selection_key(metrics)}
                 improved = True
+            row = {"epochs_done": index + 1, "stage": stage, "epoch": epoch + 1, "global_step": global_step, "lr": lr,
+                   **{f"loss_{n}": round(v, 6) for n, v in losses.items()},
+                   "train_queries_per_s": round(seen / seconds, 2), "train_seconds": round(seconds, 3),
+                   "eval_split": eval_split, **{n: round(metrics.get(n, math.nan), 4) for n in METRIC_NAMES},
+                   "best": int(improved)}
+            history.append(row)
             payload = {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "stage": stage, "epoch": epoch + 1, "epochs_done": index + 1, "global_step": global_step,
                 "rng": rng_state(), "config": cfg, "vocab": {"word2id": vocab.word2id},
-                "metrics": {"split": eval_split, **metrics}, "best": best,
+                "metrics": {"split": eval_split, **metrics}, "best": best, "log": list(history),
+                "extraction": extraction,
             }
             if main:
                 # best before last: a crash in between repeats this epoch and rewrites both.
                 if improved:
                     save_checkpoint(payload, best_path)
                 save_checkpoint(payload, last_path)
-            row = {"epochs_done": index + 1, "stage": stage, "epoch": epoch + 1, "global_step": global_step, "lr": lr,
-                   **{f"loss_{n}": round(v, 6) for n, v in losses.items()},
-                   "train_queries_per_s": round(seen / seconds, 2), "train_seconds": round(seconds, 3),
-                   "eval_split": eval_split, **{n: round(metrics.get(n, math.nan), 4) for n in METRIC_NAMES},
-                   "best": int(improved)}
-            log.epoch(row)
-            history.append(row)
+            log.epoch(row)  # after the checkpoint, which holds the row too (see _ScalarLog)
             logger.info("stage %d epoch %d: loss %.4f, %.1f queries/s, %s R1@0.5 %.2f mIoU %.2f%s", stage, epoch + 1,
                         losses["total"], row["train_queries_per_s"], eval_split, metrics.get("R1@0.5", math.nan),
                         metrics.get("mIoU", math.nan), " (best)" if improved else "")
@@ -393,7 +450,7 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, show_p
         chosen = best_path if val_set is not None and best_path.exists() else last_path
         test_metrics, num_test = None, 0
         if test_set is not None:
-            test_metrics, num_test = _test_chosen(model, chosen, test_set, device, cfg, out_dir, main)
+            test_metrics, num_test = _test_chosen(model, chosen, test_set, device, cfg, out_dir, main, show_progress)
         return TrainResult(out_dir, chosen, test_metrics, history, num_test)
     finally:
         log.close()

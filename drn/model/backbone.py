@@ -17,9 +17,9 @@ def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: 
     )
 
 
-def clip_positions(num_clips: int, device: torch.device | None = None) -> Tensor:
+def clip_positions(num_clips: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
     """[T, 3] normalised (start, end, end - start) of each of T equal clips of a video in [0, 1]."""
-    starts = torch.arange(num_clips, device=device, dtype=torch.float32) / num_clips
+    starts = torch.arange(num_clips, device=device, dtype=dtype) / num_clips
     ends = starts + 1.0 / num_clips
     return torch.stack([starts, ends, ends - starts], dim=-1)
 
@@ -52,8 +52,9 @@ class FusionBackbone(nn.Module):
 
     def encode_video(self, features: Tensor) -> tuple[Tensor, Tensor]:
         """features: [V, T, D] clip features of V videos. Returns (x [V, T, D] = Linear(D, D) of
-        the features, positions [T, P] = the clips' position embedding): the query-independent part."""
-        positions = self.position_embedding(clip_positions(features.shape[1], features.device))
+        the features, positions [T, P] = the clips' position embedding, in the features' dtype):
+        the query-independent part."""
+        positions = self.position_embedding(clip_positions(features.shape[1], features.device, features.dtype))
         return self.feature_proj(features), positions
 
     def fuse(self, video: Tensor, positions: Tensor, commands: list[Tensor],

@@ -24,6 +24,9 @@ class DRNConfig:
         vocab_size: words in the vocabulary, padding id included (1302 for DRN's Charades-STA).
         padding_idx: the id of the padding word (0).
         embedding_dim: word-vector width (300, GloVe).
+        text_feature_dim: 0 (DRN): the query is word ids, embedded (GloVe-initialised) here; > 0:
+            the query comes as precomputed per-token features of this width (e.g. 512, CLIP
+            text), fed to the BiLSTM in place of the word embeddings.
         lstm_hidden: BiLSTM hidden size per direction (512); a word state H_i has 2x this width.
         attention_dim: output of the shared sentence projection W_q (512).
         position_dim: width of the temporal position embedding of each clip (256).
@@ -46,6 +49,8 @@ class DRNConfig:
         pre_nms_top_k: candidates kept per level before NMS (32).
         nms_threshold: temporal NMS IoU threshold (0.45).
         max_detections: ranked segments returned per query (10).
+        whole_video_fallback: a query with no location above `score_threshold` gets the whole
+            video with score 1 (DRN's official code; True) instead of an empty list (a miss).
     """
 
     feature_dim: int = 4096
@@ -53,6 +58,7 @@ class DRNConfig:
     vocab_size: int = 1302
     padding_idx: int = 0
     embedding_dim: int = 300
+    text_feature_dim: int = 0
     lstm_hidden: int = 512
     attention_dim: int = 512
     position_dim: int = 256
@@ -71,6 +77,7 @@ class DRNConfig:
     pre_nms_top_k: int = 32
     nms_threshold: float = 0.45
     max_detections: int = 10
+    whole_video_fallback: bool = True
 
     def __post_init__(self) -> None:
         # YAML gives lists; keep tuples so the config stays hashable and comparable.
@@ -83,6 +90,10 @@ class DRNConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"DRNConfig.{name} must be a positive integer, got {value!r}")
+        if isinstance(self.text_feature_dim, bool) or not isinstance(self.text_feature_dim, int) \
+                or self.text_feature_dim < 0:
+            raise ValueError(f"DRNConfig.text_feature_dim must be an integer >= 0 (0: word ids), "
+                             f"got {self.text_feature_dim!r}")
         if self.num_clips % 4 != 0:
             raise ValueError(
                 f"DRNConfig.num_clips must be divisible by 4 (the model has two stride-2 levels), "
@@ -111,6 +122,8 @@ class DRNConfig:
             raise ValueError(f"DRNConfig.prior_prob must lie in (0, 1), got {self.prior_prob!r}")
         if self.focal_gamma < 0:
             raise ValueError(f"DRNConfig.focal_gamma must be >= 0, got {self.focal_gamma!r}")
+        if not isinstance(self.whole_video_fallback, bool):
+            raise ValueError(f"DRNConfig.whole_video_fallback must be true or false, got {self.whole_video_fallback!r}")
         if self.head_init_std <= 0:
             raise ValueError(f"DRNConfig.head_init_std must be > 0, got {self.head_init_std!r}")
         if self.smooth_l1_beta < 0:

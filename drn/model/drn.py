@@ -11,7 +11,9 @@ from drn.model.backbone import FusionBackbone
 from drn.model.config import DRNConfig
 from drn.model.fpn import FeaturePyramid
 from drn.model.heads import DenseHeads, IoUHead
+from drn.model.init import init_as_published
 from drn.model.locations import location_points
+from drn.model.precision import at_least_fp32
 from drn.model.query_encoder import QueryEncoder
 
 STAGES = (1, 2, 3)
@@ -27,6 +29,7 @@ class DRNOutput:
     points: [T_l] fp32 location centres, in clip units.
     attention: [B, 3, L] query attention of each level over the words (zero on padding).
     num_clips: T.
+    A float64 model (`model.double()` on float64 features) gives fp64 where this says fp32.
     """
 
     match_logits: list[Tensor]
@@ -39,12 +42,12 @@ class DRNOutput:
     @property
     def match_probs(self) -> list[Tensor]:
         """[B, T_l] fp32 sigmoid of the matching logits."""
-        return [torch.sigmoid(x.float()) for x in self.match_logits]
+        return [torch.sigmoid(at_least_fp32(x)) for x in self.match_logits]
 
     @property
     def iou_probs(self) -> list[Tensor]:
         """[B, T_l] fp32 predicted IoU of each location's segment."""
-        return [torch.sigmoid(x.float()) for x in self.iou_logits]
+        return [torch.sigmoid(at_least_fp32(x)) for x in self.iou_logits]
 
 
 @dataclass
@@ -86,6 +89,7 @@ class DRN(nn.Module):
         self.fpn = FeaturePyramid(config.level_channels, config.fpn_channels)
         self.heads = DenseHeads(config.fpn_channels, len(config.strides), config.prior_prob, config.head_init_std)
         self.iou_head = IoUHead(config.fpn_channels, config.head_init_std)
+        init_as_published(self)
         self.set_stage(1)
 
     def stage_modules(self, stage: int) -> dict[str, nn.Module]:
@@ -146,11 +150,12 @@ class DRN(nn.Module):
                         video_index: Tensor | None = None) -> DRNOutput:
         """The per-query part of the forward: B queries, each grounded in one of V encoded videos.
 
-        video: `encode_video` of [V, T, D] features; words: [B, L] int64 word ids padded with 0;
-        lengths: [B] int64 real words per query (on the CPU, where the packed LSTM reads them: a
-        device tensor costs one copy to the host); video_index: [B] int64, the video of each
-        query (None: query b in video b, B = V). Outputs equal `forward` on the features of each
-        query's video, bit for bit (on CPU in float32; see `FusionBackbone`).
+        video: `encode_video` of [V, T, D] features; words: [B, L] int64 word ids padded with 0 (or
+        [B, L, D_text] float token features when `config.text_feature_dim` > 0); lengths: [B] int64
+        real words per query (on the CPU, where the packed LSTM reads them: a device tensor costs
+        one copy to the host); video_index: [B] int64, the video of each query (None: query b in
+        video b, B = V). Outputs equal `forward` on the features of each query's video, bit for bit
+        (on CPU in float32; see `FusionBackbone`).
         """
         num_videos = video.clips.shape[0]
         if video_index is None:
@@ -160,8 +165,9 @@ class DRN(nn.Module):
                              f"dtype {video_index.dtype}")
         else:
             batch = video_index.shape[0]
-        if words.dim() != 2 or words.shape[0] != batch:
-            raise ValueError(f"words must be [B, L] with B = {batch} (the features' batch or video_index's length), "
+        if words.dim() not in (2, 3) or words.shape[0] != batch:
+            raise ValueError(f"words must be [B, L] (or [B, L, D_text]) with B = {batch} (the features' batch "
+                             f"or video_index's length), "
                              f"got {list(words.shape)}")
 
         # Stage 2 trains the IoU head alone: no graph for anything before it.
@@ -170,13 +176,15 @@ class DRN(nn.Module):
             levels = self.fpn(self.backbone.fuse(video.clips, video.positions, query.commands, video_index))
             match_logits, distances, cls_feats, box_feats = self.heads(levels)
         iou_logits = self.iou_head(cls_feats, box_feats)
-        points = location_points(self.config.num_clips, self.config.strides, video.clips.device)
+        clips = video.clips
+        points = location_points(self.config.num_clips, self.config.strides, clips.device, at_least_fp32(clips).dtype)
         return DRNOutput(match_logits, distances, iou_logits, points, query.attention, self.config.num_clips)
 
     def forward(self, features: Tensor, words: Tensor, lengths: Tensor, video_index: Tensor | None = None
                 ) -> DRNOutput:
         """features: [B, T, D] float clip features, one per query; or [V, T, D], one per video,
         with video_index [B] int64 naming each query's video (each video's Linear(D, D) then runs
-        once for all its queries); words: [B, L] int64 word ids padded with 0; lengths: [B] int64
-        real words per query. Returns a `DRNOutput`."""
+        once for all its queries); words: [B, L] int64 word ids padded with 0 (or [B, L, D_text]
+        float token features when `config.text_feature_dim` > 0); lengths: [B] int64 real words
+        per query. Returns a `DRNOutput`."""
         return self.forward_queries(self.encode_video(features), words, lengths, video_index)

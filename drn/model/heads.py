@@ -7,16 +7,17 @@ import math
 import torch
 from torch import Tensor, nn
 
+from drn.model.precision import at_least_fp32
+
 MAX_LOG_DISTANCE = math.log(torch.finfo(torch.float16).max)  # about 11.09
 
 
 class SharedLevelConv(nn.Module):
     """Conv1d + BatchNorm1d + ReLU applied to every level with the same weights.
 
-    The convolution runs per level (no padding leaks across levels); the normalisation runs once
-    on all levels concatenated in time, so its batch statistics in training are those its running
-    statistics average in evaluation (per-level BN calls would train on per-level statistics and
-    evaluate on their mixture).
+    As in the published DRN, each level is convolved and normalised on its own: in training a
+    level is normalised with its own batch statistics, and the one BatchNorm's running statistics
+    take one momentum update per level per call, in level order (finest first).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
@@ -25,9 +26,8 @@ class SharedLevelConv(nn.Module):
         self.norm = nn.BatchNorm1d(out_channels)
 
     def forward(self, levels: list[Tensor]) -> list[Tensor]:
-        lengths = [x.shape[-1] for x in levels]
-        y = torch.relu(self.norm(torch.cat([self.conv(x) for x in levels], dim=-1)))
-        return list(y.split(lengths, dim=-1))
+        """levels: [B, C_in, T_l] per level -> [B, C_out, T_l] per level."""
+        return [torch.relu(self.norm(self.conv(x))) for x in levels]
 
 
 def init_head_convs(module: nn.Module, std: float) -> None:
@@ -64,10 +64,11 @@ class DenseHeads(nn.Module):
         cls_feats = self.cls_tower(levels)
         box_feats = self.box_tower(levels)
         logits = [self.match(x).squeeze(1) for x in cls_feats]
-        # exp in fp32, of an exponent clamped at log(fp16 max): a distance never overflows fp16,
-        # and no distance that long (65,504 clips) can matter (segments are clamped to [0, T]).
-        distances = [torch.exp((self.scales[i].float() * self.regression(x).float()).clamp(max=MAX_LOG_DISTANCE))
-                     .transpose(1, 2) for i, x in enumerate(box_feats)]
+        # exp in fp32 (fp64 in a float64 model), of an exponent clamped at log(fp16 max): a distance
+        # never overflows fp16, and no distance that long (65,504 clips) can matter (segments are
+        # clamped to [0, T]).
+        distances = [torch.exp((at_least_fp32(self.scales[i]) * at_least_fp32(self.regression(x)))
+                               .clamp(max=MAX_LOG_DISTANCE)).transpose(1, 2) for i, x in enumerate(box_feats)]
         return logits, distances, cls_feats, box_feats
 
 

@@ -9,6 +9,7 @@ from torch import Tensor
 from drn.model.config import DRNConfig
 from drn.model.drn import STAGES, DRNOutput
 from drn.model.locations import decode_segments, location_ranges
+from drn.model.precision import at_least_fp32
 from drn.ops import iou_loss, regression_targets, segment_iou
 
 # Which losses make the total in each training stage.
@@ -24,22 +25,46 @@ def sigmoid_focal_loss(logits: Tensor, labels: Tensor, alpha: float, gamma: floa
     return alpha_true * (1 - p_true) ** gamma * cross_entropy
 
 
-def to_clip_units(segments: Tensor, durations: Tensor, num_clips: int) -> Tensor:
-    """[B, 2] segments in seconds and [B] durations in seconds -> [B, 2] fp32 clip units."""
-    return segments.float() / durations.float()[:, None] * num_clips
+def to_clip_units(segments: Tensor, durations: Tensor, num_clips: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """[B, 2] or [B, G, 2] segments in seconds and [B] durations in seconds -> the same shape in clip
+    units (fp32 by default)."""
+    scale = (num_clips / durations.to(dtype)).view(-1, *([1] * (segments.dim() - 1)))
+    return segments.to(dtype) * scale
 
 
-def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: DRNConfig, stage: int) -> dict[str, Tensor]:
-    """The losses of one batch, computed in fp32 (autocast is switched off inside).
+def best_window_iou(segments: Tensor, windows: Tensor, num_windows: Tensor | None) -> Tensor:
+    """IoU of each segment with the best-matching ground-truth window of its query.
+
+    segments: [B, N, 2]; windows: [B, G, 2] (first `num_windows[b]` valid, all when None), one
+    unit. Returns [B, N] in the segments' dtype, the max over the valid windows.
+    """
+    batch, count, _ = segments.shape
+    groups = windows.shape[1]
+    ious = segment_iou(segments[:, :, None, :].expand(-1, -1, groups, -1).reshape(-1, 2),
+                       windows[:, None, :, :].expand(-1, count, -1, -1).reshape(-1, 2),
+                       aligned=True).view(batch, count, groups)
+    if num_windows is not None:
+        valid = torch.arange(groups, device=windows.device)[None, :] < num_windows.to(windows.device)[:, None]
+        ious = ious.masked_fill(~valid[:, None, :], 0.0)
+    return ious.amax(dim=2)
+
+
+def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: DRNConfig, stage: int,
+               num_segments: Tensor | None = None) -> dict[str, Tensor]:
+    """The losses of one batch, computed in fp32 (fp64 for a float64 model; autocast is off inside).
 
     Args:
         output: the model's `DRNOutput` for B queries.
-        segments: [B, 2] ground-truth (start, end) in seconds, one segment per query.
+        segments: [B, 2] ground-truth (start, end) in seconds, one segment per query; or
+            [B, G, 2] several moments per query (padded; the first `num_segments[b]` valid): a
+            location is assigned to the shortest moment that makes it positive
+            (`regression_targets`), and the IoU head learns the IoU with the best-matching one.
         durations: [B] video durations in seconds.
         config: the model's `DRNConfig` (ranges, focal and IoU-head settings).
         stage: 1, 2 or 3; decides which losses make "total" (`STAGE_LOSSES`).
+        num_segments: [B] int64 valid moments per query of a [B, G, 2] `segments` (None: all G).
 
-    Returns a dict of scalar fp32 tensors:
+    Returns a dict of scalar fp32 (fp64) tensors:
         "match": focal loss summed over all locations / (positives + B).
         "regression": -log IoU of (l, r) with the targets, mean over positive locations.
         "iou": Smooth-L1 between the IoU head's sigmoid and the true IoU of each location's
@@ -51,23 +76,35 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     batch = output.match_logits[0].shape[0]
-    if segments.shape != (batch, 2):
-        raise ValueError(f"segments must be [B, 2] = [{batch}, 2] (start, end) in seconds, got {list(segments.shape)}")
+    if segments.dim() == 2:
+        segments = segments[:, None, :]
+    if segments.dim() != 3 or segments.shape[0] != batch or segments.shape[2] != 2 or segments.shape[1] < 1:
+        raise ValueError(f"segments must be [B, 2] or [B, G, 2] with B = {batch}, (start, end) in seconds, "
+                         f"got {list(segments.shape)}")
+    if num_segments is not None and num_segments.shape != (batch,):
+        raise ValueError(f"num_segments must be [B] = [{batch}], got {list(num_segments.shape)}")
     if durations.shape != (batch,):
         raise ValueError(f"durations must be [B] = [{batch}] seconds, got {list(durations.shape)}")
     device = output.match_logits[0].device
     num_clips = output.num_clips
 
     with torch.autocast(device_type=device.type, enabled=False):
-        logits = torch.cat(output.match_logits, dim=1).float()  # [B, N]
-        distances = torch.cat(output.distances, dim=1).float()  # [B, N, 2]
-        iou_logits = torch.cat(output.iou_logits, dim=1).float()  # [B, N]
-        points = torch.cat(output.points)  # [N]
-        ranges = location_ranges(config.scaled_regression_ranges(), tuple(p.numel() for p in output.points), device)
-        truth = to_clip_units(segments.to(device), durations.to(device), num_clips)  # [B, 2]
+        logits = at_least_fp32(torch.cat(output.match_logits, dim=1))  # [B, N]
+        distances = at_least_fp32(torch.cat(output.distances, dim=1))  # [B, N, 2]
+        iou_logits = at_least_fp32(torch.cat(output.iou_logits, dim=1))  # [B, N]
+        dtype = distances.dtype  # fp32, or fp64 for a float64 model
+        points = torch.cat(output.points).to(dtype)  # [N]
+        ranges = location_ranges(config.scaled_regression_ranges(), tuple(p.numel() for p in output.points), device,
+                                 dtype)
+        truth = to_clip_units(segments.to(device), durations.to(device), num_clips, dtype)  # [B, G, 2]
+        if num_segments is not None:
+            num_segments = num_segments.to(device)
 
-        targets, positive, _ = regression_targets(points, truth, ranges)
-        weight = positive.float()
+        if truth.shape[1] == 1:  # DRN's case: the single-segment op
+            targets, positive, _ = regression_targets(points, truth[:, 0], ranges)
+        else:
+            targets, positive, _ = regression_targets(points, truth, ranges, num_segments)
+        weight = positive.to(dtype)
         num_positive = weight.sum()
         losses = {"match": sigmoid_focal_loss(logits, weight, config.focal_alpha, config.focal_gamma).sum()
                   / (num_positive + batch)}
@@ -79,9 +116,8 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
         losses["regression"] = iou_loss(distances, targets, weight, loss_type="iou", reduction="mean")
 
         decoded = decode_segments(points, distances.detach(), num_clips)  # [B, N, 2]
-        true_iou = segment_iou(decoded.reshape(-1, 2), truth[:, None, :].expand_as(decoded).reshape(-1, 2),
-                               aligned=True).view_as(iou_logits)
-        selected = (true_iou > config.iou_loss_threshold).float()
+        true_iou = best_window_iou(decoded, truth, num_segments)  # [B, N]
+        selected = (true_iou > config.iou_loss_threshold).to(dtype)
         smooth_l1 = F.smooth_l1_loss(torch.sigmoid(iou_logits), true_iou, reduction="none", beta=config.smooth_l1_beta)
         losses["iou"] = (smooth_l1 * selected).sum() / selected.sum().clamp(min=1)
 

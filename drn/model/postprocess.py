@@ -33,8 +33,28 @@ def postprocess(output: DRNOutput, durations: Tensor | Sequence[float], config: 
         use_iou: multiply in the IoU head's probability (False after stage 1).
 
     Returns B lists of (start, end, score), seconds, best first (ties by candidate order: level,
-    then rank); a query with no location above the threshold gets an empty list.
+    then rank). A query with no location above the threshold gets the whole video with score 1,
+    [(0, duration, 1.0)], as in DRN's official code (`config.whole_video_fallback`), or an empty
+    list when that is False.
     """
+    return postprocess_per_nms(output, durations, config, (config.nms_threshold,), use_iou=use_iou)[0]
+
+
+@torch.no_grad()
+def postprocess_per_nms(output: DRNOutput, durations: Tensor | Sequence[float], config: DRNConfig,
+                        nms_thresholds: Sequence[float], *, use_iou: bool = True) -> list[list[list[Prediction]]]:
+    """`postprocess` once per NMS threshold, from one set of candidates: DRN's official evaluation
+    ranks the list for each R@n, IoU=m with NMS at m - 0.05. Returns, per threshold in
+    `nms_thresholds` order, B ranked lists as `postprocess` gives them (one object for repeats)."""
+    candidates, candidate_scores, candidate_groups, durations = _candidates(output, durations, config, use_iou)
+    ranked = {threshold: _rank(candidates, candidate_scores, candidate_groups, durations, config, threshold)
+              for threshold in dict.fromkeys(nms_thresholds)}
+    return [ranked[threshold] for threshold in nms_thresholds]
+
+
+def _candidates(output: DRNOutput, durations: Tensor | Sequence[float], config: DRNConfig,
+                use_iou: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(segments [K, 2] s, scores [K], query index [K], durations [B] s) of every kept location."""
     batch = output.match_logits[0].shape[0]
     device = output.match_logits[0].device
     durations = torch.as_tensor(durations, dtype=torch.float32, device=device)
@@ -56,12 +76,19 @@ def postprocess(output: DRNOutput, durations: Tensor | Sequence[float], config: 
     valid = torch.cat(valid, dim=1)  # [B, K]
     seconds = torch.cat(segments, dim=1) / output.num_clips * durations[:, None, None]  # [B, K, 2]
     groups = torch.arange(batch, device=device)[:, None].expand_as(valid)
+    return seconds[valid], torch.cat(scores, dim=1)[valid], groups[valid], durations
 
-    candidates, candidate_scores, candidate_groups = seconds[valid], torch.cat(scores, dim=1)[valid], groups[valid]
-    keep = batched_temporal_nms(candidates, candidate_scores, candidate_groups, config.nms_threshold,
-                                max_per_group=config.max_detections)
-    ranked: list[list[Prediction]] = [[] for _ in range(batch)]
-    rows = zip(candidate_groups[keep].tolist(), candidates[keep].tolist(), candidate_scores[keep].tolist())
-    for group, (start, end), score in rows:
+
+def _rank(candidates: Tensor, scores: Tensor, groups: Tensor, durations: Tensor, config: DRNConfig,
+          nms_threshold: float) -> list[list[Prediction]]:
+    """Per query, its candidates after NMS at `nms_threshold`, best first, at most
+    `config.max_detections`; the whole-video fallback for a query without candidates."""
+    keep = batched_temporal_nms(candidates, scores, groups, nms_threshold, max_per_group=config.max_detections)
+    ranked: list[list[Prediction]] = [[] for _ in range(durations.shape[0])]
+    for group, (start, end), score in zip(groups[keep].tolist(), candidates[keep].tolist(), scores[keep].tolist()):
         ranked[group].append((start, end, score))
+    if config.whole_video_fallback:
+        for group, duration in enumerate(durations.tolist()):
+            if not ranked[group]:
+                ranked[group].append((0.0, duration, 1.0))
     return ranked

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from drn.model.config import DRNConfig
+from drn.model.precision import at_least_fp32
 
 NUM_LEVELS = 3
 
@@ -49,6 +50,9 @@ class QueryEncoder(nn.Module):
     cmd_t = sum_i a_t,i H_i, then a per-level Linear to the width of that level's input (D for
     the clip features, then C1 and C2 widths).
 
+    With `config.text_feature_dim > 0` the input is precomputed token features [B, L, D_text]
+    (e.g. CLIP text's last hidden state) and there is no embedding table: they feed the BiLSTM.
+
     Args:
         config: the model's `DRNConfig`.
         word_vectors: optional [vocab_size, embedding_dim] initial embeddings (e.g. GloVe);
@@ -59,7 +63,14 @@ class QueryEncoder(nn.Module):
         super().__init__()
         self.padding_idx = config.padding_idx
         self.vocab_size = config.vocab_size
-        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.padding_idx)
+        self.text_feature_dim = config.text_feature_dim
+        if self.text_feature_dim:
+            if word_vectors is not None:
+                raise ValueError("word_vectors cannot initialise a query encoder that reads text features "
+                                 f"(text_feature_dim = {self.text_feature_dim}); drop data.glove")
+            self.embedding = None
+        else:
+            self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.padding_idx)
         if word_vectors is not None:
             expected = (config.vocab_size, config.embedding_dim)
             if tuple(word_vectors.shape) != expected:
@@ -68,7 +79,8 @@ class QueryEncoder(nn.Module):
                     f"got {list(word_vectors.shape)}; build the vectors from the same vocabulary as the config")
             with torch.no_grad():
                 self.embedding.weight.copy_(word_vectors)
-        self.lstm = nn.LSTM(config.embedding_dim, config.lstm_hidden, num_layers=1,
+        input_dim = self.text_feature_dim or config.embedding_dim
+        self.lstm = nn.LSTM(input_dim, config.lstm_hidden, num_layers=1,
                             batch_first=True, bidirectional=True)
 
         word_dim = 2 * config.lstm_hidden
@@ -98,11 +110,16 @@ class QueryEncoder(nn.Module):
         return states.index_select(0, inverse)
 
     def forward(self, words: Tensor, lengths: Tensor) -> QueryEncoding:
-        """words: [B, L] int64 ids, padded with `padding_idx` after each query; lengths: [B] int64,
-        the real words of each query (1 <= length <= L)."""
-        if words.dim() != 2 or words.dtype != torch.int64:
+        """words: [B, L] int64 ids, padded with `padding_idx` after each query (or, with
+        `text_feature_dim`, float [B, L, D_text] token features); lengths: [B] int64, the real
+        words of each query (1 <= length <= L)."""
+        if self.text_feature_dim:
+            if words.dim() != 3 or not words.is_floating_point() or words.shape[2] != self.text_feature_dim:
+                raise ValueError(f"words must be float text features [B, L, {self.text_feature_dim}], got shape "
+                                 f"{list(words.shape)} dtype {words.dtype}")
+        elif words.dim() != 2 or words.dtype != torch.int64:
             raise ValueError(f"words must be a [B, L] int64 tensor, got shape {list(words.shape)} dtype {words.dtype}")
-        batch, max_len = words.shape
+        batch, max_len = words.shape[:2]
         if lengths.shape != (batch,) or lengths.dtype != torch.int64:
             raise ValueError(
                 f"lengths must be a [B] = [{batch}] int64 tensor, got shape {list(lengths.shape)} dtype {lengths.dtype}")
@@ -113,12 +130,14 @@ class QueryEncoder(nn.Module):
                 f"every query length must lie in [1, L={max_len}], got min {int(lengths_cpu.min())} "
                 f"max {int(lengths_cpu.max())}; drop empty queries before batching")
         # Checked where it costs no device sync; on a GPU an out-of-range id trips the embedding's assert.
-        if on_host(words) and words.numel() and (words.min() < 0 or words.max() >= self.vocab_size):
+        if not self.text_feature_dim and on_host(words) and words.numel() and (
+                words.min() < 0 or words.max() >= self.vocab_size):
             raise ValueError(
                 f"word ids must lie in [0, vocab_size={self.vocab_size}), got min {int(words.min())} "
                 f"max {int(words.max())}; the vocabulary and the config disagree")
 
-        states = self._word_states(self.embedding(words), lengths_cpu)  # [B, L, 2H]
+        embedded = words if self.embedding is None else self.embedding(words)
+        states = self._word_states(embedded, lengths_cpu)  # [B, L, 2H]
         lengths = lengths.to(words.device, non_blocking=True)  # host to device: no wait for the device
         arange = torch.arange(batch, device=words.device)
         sentence = torch.cat([states[:, 0], states[arange, lengths - 1]], dim=-1)  # [B, 4H]
@@ -129,7 +148,7 @@ class QueryEncoder(nn.Module):
         for level in range(NUM_LEVELS):
             context = self.level_proj[level](shared)  # c_t: [B, 2H]
             scores = self.attention_score(context[:, None, :] * states).squeeze(-1)  # [B, L]
-            scores = scores.float().masked_fill(~valid, float("-inf"))
+            scores = at_least_fp32(scores).masked_fill(~valid, float("-inf"))
             weights = torch.softmax(scores, dim=-1).to(states.dtype)
             attended = torch.bmm(weights[:, None, :], states).squeeze(1)  # [B, 2H]
             commands.append(self.command_proj[level](attended))

@@ -44,7 +44,8 @@ def test_item_contents_and_counted_skips(tmp_path, write_npy_features, caplog):
     assert len(caplog.records) == 1 and "v3" in caplog.records[0].getMessage()
 
     item = dataset[0]
-    assert set(item) == {"features", "words", "gt", "duration", "qid", "vid", "query"}
+    assert set(item) == {"features", "words", "gt", "windows", "duration", "qid", "vid", "query"}
+    assert item["windows"].tolist() == [[1.0, 4.5]]
     torch.testing.assert_close(item["features"], resample_to_clips(arrays["v1"], 8, "max"))
     assert item["words"].dtype == torch.int64 and item["words"].tolist() == [1, 2, 3, 4, 5]
     assert item["gt"].dtype == torch.float32 and item["gt"].tolist() == [1.0, 4.5]
@@ -78,11 +79,10 @@ def test_collate_pads_words_and_stacks(tmp_path, write_npy_features):
     assert batch["query"] == ["the person sits", "A person opens the door."]
 
 
-def test_feature_dim_mismatch_surfaces_on_load(tmp_path, write_npy_features):
+def test_feature_dim_mismatch_surfaces_when_the_dataset_is_built(tmp_path, write_npy_features):
     write_npy_features(tmp_path, {"v1": (20, 6), "v2": (5, 6)})
-    dataset = GroundingDataset(_queries(), tmp_path, VOCAB, num_clips=8, feature_dim=1024)
     with pytest.raises(ValueError, match=r"v1\.npy: expected feature dimension 1024, got 6"):
-        dataset[0]
+        GroundingDataset(_queries(), tmp_path, VOCAB, num_clips=8, feature_dim=1024)
 
 
 class _WorkerProbe(Dataset):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from drn.data.features import FeatureFileError
 from drn.data import (
     FeatureDimError,
     HDF5Features,
@@ -137,7 +138,7 @@ def test_lru_cache_hits_and_evicts(tmp_path, write_npy_features):
     source["c"]  # evicts "b", the least recently used
     assert (source.cache_hits, source.cache_misses) == (1, 3)
     (tmp_path / "b.npy").unlink()
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FeatureFileError, match=r"b\.npy: cannot read features \[windows, D\]: No such file"):
         source["b"]
     assert source["a"] is first
 

@@ -76,6 +76,14 @@ def test_eval_rejects_a_checkpoint_from_another_architecture(trained_run, tmp_pa
     assert not list(tmp_path.iterdir())
 
 
+def test_eval_rejects_an_unknown_protocol_before_writing(trained_run, tmp_path, capsys):
+    code, err = run(capsys, "eval", str(trained_run / "checkpoints" / "best.pt"), "--out", str(tmp_path / "out"),
+                    "--set", "eval.protocol=best")
+    assert code == USER_ERROR
+    assert "config key 'eval.protocol' must be one of ('official', 'fixed'), got 'best'" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
 def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
     fake = tmp_path / "model.pt"
     fake.write_bytes(b"not a checkpoint")

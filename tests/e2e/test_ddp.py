@@ -7,7 +7,7 @@ import socket
 
 from drn.data import read_charades_sta
 from drn.engine.io import read_jsonl
-from drn.metrics import grounding_metrics
+from drn.engine.evaluate import metrics_from_rows
 
 from .conftest import run_cli
 
@@ -32,6 +32,5 @@ def test_two_process_ddp_training_writes_complete_predictions(tiny_config, tiny_
     test_queries, _ = read_charades_sta(tiny_data["test"], tiny_data["durations"])
     assert [row["qid"] for row in rows] == [q.qid for q in test_queries]  # 8 videos' queries: none lost, none twice
     metrics = json.loads((out / "metrics.json").read_text())
-    assert grounding_metrics([r["pred_relevant_windows"] for r in rows],
-                             [r["relevant_windows"][0] for r in rows]) == metrics
+    assert metrics_from_rows(rows) == metrics  # each R@n, IoU=m from the row's list for m
     assert len((out / "log.csv").read_text().splitlines()) == 1 + 4

@@ -15,6 +15,7 @@ def test_miniature_demo_prints_metrics_and_baseline_and_plots(tmp_path, capsys):
     assert result.returncode == 0, result.stderr
     assert "baseline: mean train segment" in result.stdout and "R1@0.5" in result.stdout
     assert "DRN" in result.stdout and "time:" in result.stdout
+    assert "NMS at m - 0.05 for each IoU=m (DRN's official protocol)" in result.stdout  # the default protocol
     metrics = json.loads((out / "run" / "metrics.json").read_text())
     assert set(metrics) >= {"R1@0.5", "mIoU"}
     assert (out / "demo_predictions.png").read_bytes()[:4] == b"\x89PNG"

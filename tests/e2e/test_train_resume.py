@@ -11,13 +11,15 @@ import pytest
 
 from drn.data import read_charades_sta
 from drn.engine.io import read_jsonl
-from drn.metrics import grounding_metrics
+from drn.engine.evaluate import metrics_from_rows
+from drn.engine.protocol import PER_IOU_KEY
+from drn.engine.runlock import LOCK_NAME
 from drn.engine.train import STOP_ENV, STOP_EXIT_CODE
 
 from .conftest import BATCH, EPOCHS, cli_env, run_cli
 
 METRIC_KEYS = {"R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU"}
-ROW_KEYS = {"qid", "vid", "query", "duration", "pred_relevant_windows", "relevant_windows"}
+ROW_KEYS = {"qid", "vid", "query", "duration", "pred_relevant_windows", "relevant_windows", PER_IOU_KEY}
 
 
 def test_run_folder_holds_checkpoints_logs_metrics_and_every_test_query(trained_run, tiny_data):
@@ -40,7 +42,7 @@ def test_run_folder_holds_checkpoints_logs_metrics_and_every_test_query(trained_
         assert [w[2] for w in windows] == sorted((w[2] for w in windows), reverse=True)
     assert any(row["pred_relevant_windows"] for row in rows)
 
-    recomputed = grounding_metrics([r["pred_relevant_windows"] for r in rows], [r["relevant_windows"][0] for r in rows])
+    recomputed = metrics_from_rows(rows)  # each R@n, IoU=m from the row's list for m (official protocol)
     assert recomputed == pytest.approx(metrics, abs=1e-9)
     assert metrics["R5@0.3"] > 0  # it learned something, so the comparison above is not vacuous
 
@@ -49,6 +51,11 @@ def test_run_folder_holds_checkpoints_logs_metrics_and_every_test_query(trained_
     assert [int(r["epochs_done"]) for r in log] == list(range(1, sum(EPOCHS) + 1))
     assert [int(r["stage"]) for r in log] == [1] * EPOCHS[0] + [2] * EPOCHS[1] + [3] * EPOCHS[2]
     assert all(r["eval_split"] == "val" and not math.isnan(float(r["R1@0.5"])) for r in log)
+
+
+def _log_rows(path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(trained_run, tiny_config, tiny_data, tmp_path):
@@ -62,14 +69,29 @@ def test_killed_run_resumes_to_the_uninterrupted_result(trained_run, tiny_config
     assert killed.returncode == STOP_EXIT_CODE, killed.stderr
     assert (out / "checkpoints" / "last.pt").is_file()
     assert not (out / "metrics.json").exists()
+    assert (out / LOCK_NAME).read_text().startswith("pid ")  # the dead process's; its flock died with it
+
+    # What a kill just after last.pt was written and before log.csv was leaves: the log lacks the
+    # checkpoint's epoch. And what kills during writes leave: temporaries beside their targets.
+    log = (out / "log.csv").read_text().splitlines(keepends=True)
+    (out / "log.csv").write_text("".join(log[:-1]))
+    stale = [out / "checkpoints" / ".last.pt.k1ll3d.tmp", out / ".log.csv.k1ll3d.tmp"]
+    for path in stale:
+        path.write_bytes(b"partial")
 
     resumed = run_cli("train", str(tiny_config), "--out", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert f"after {sum(EPOCHS) - 1} of {sum(EPOCHS)} epochs" in resumed.stderr
+    assert "ended without releasing it" in resumed.stderr
     assert (out / "predictions.jsonl").read_text() == (trained_run / "predictions.jsonl").read_text()
     assert (out / "metrics.json").read_text() == (trained_run / "metrics.json").read_text()
-    with (out / "log.csv").open() as f:
-        assert [int(r["epochs_done"]) for r in csv.DictReader(f)] == list(range(1, sum(EPOCHS) + 1))
+    rows, reference = _log_rows(out / "log.csv"), _log_rows(trained_run / "log.csv")
+    assert [int(r["epochs_done"]) for r in rows] == list(range(1, sum(EPOCHS) + 1))
+    timing = {"train_queries_per_s", "train_seconds"}
+    assert [{k: v for k, v in r.items() if k not in timing} for r in rows] == \
+        [{k: v for k, v in r.items() if k not in timing} for r in reference]
+    assert not any(path.exists() for path in stale)
+    assert (out / LOCK_NAME).read_text() == ""  # released cleanly
 
 
 def test_eval_of_the_chosen_checkpoint_reproduces_the_run(trained_run, tmp_path):

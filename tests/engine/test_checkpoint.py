@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import random
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from drn.engine import checkpoint as ckpt
+from drn.errors import FileWriteError
 from drn.engine.checkpoint import CheckpointError, check_compatible, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from drn.config import load_config
 from drn.engine.io import atomic_write_text
@@ -28,10 +30,10 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
     def crash(obj, f, *args, **kwargs):
         f.write(b"partial")
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(ckpt.torch, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(FileWriteError, match=f"cannot write {path}: no space left on the device"):
         save_checkpoint({"stage": 2}, path)
     monkeypatch.undo()
     assert load_checkpoint(path)["stage"] == 1

@@ -9,7 +9,9 @@ import torch
 from drn.config import load_config
 from drn.data import build_dataset, make_synthetic_dataset
 from drn.engine.evaluate import evaluate, metrics_from_rows
+from drn.engine.protocol import PER_IOU_KEY
 from drn.engine.experiment import build_model
+from drn.metrics import grounding_metrics
 from drn.plot import plot_grounding
 from drn.engine.train import schedule
 
@@ -24,9 +26,11 @@ def tiny_split(tmp_path_factory):
     return build_dataset("charades_sta", paths["test"], paths["durations"], paths["features"], None, 32)
 
 
+@pytest.mark.parametrize("protocol", ["official", "fixed"])
 @pytest.mark.parametrize("score_threshold", [0.0, 1.0])
-def test_every_query_gets_one_row_and_the_metrics_are_the_rows(tiny_split, score_threshold):
-    cfg = load_config(None, TINY + [f"model.score_threshold={score_threshold}", "eval.batch_size=2", "eval.top_k=4"])
+def test_every_query_gets_one_row_and_the_metrics_are_the_rows(tiny_split, score_threshold, protocol):
+    cfg = load_config(None, TINY + [f"model.score_threshold={score_threshold}", "eval.batch_size=2", "eval.top_k=4",
+                                    f"eval.protocol={protocol}", "model.whole_video_fallback=false"])
     torch.manual_seed(0)
     model = build_model(cfg, tiny_split.vocab).train()
     metrics, rows = evaluate(model, tiny_split, torch.device("cpu"), cfg["eval"], use_iou=True)
@@ -38,6 +42,25 @@ def test_every_query_gets_one_row_and_the_metrics_are_the_rows(tiny_split, score
         assert lengths == {0} and metrics["R5@0.3"] == 0.0  # empty lists are misses, not dropped rows
     else:
         assert max(lengths) == 4
+    if protocol == "official":  # the list behind each R@n, IoU=m is in the row
+        assert all(set(row[PER_IOU_KEY]) == {"0.3", "0.5", "0.7"} for row in rows)
+        assert all(row[PER_IOU_KEY]["0.5"] == row["pred_relevant_windows"] for row in rows)  # both NMS at 0.45
+    else:
+        assert not any(PER_IOU_KEY in row for row in rows)
+        truth = [row["relevant_windows"][0] for row in rows]
+        assert metrics == grounding_metrics([row["pred_relevant_windows"] for row in rows], truth)
+
+
+def test_a_query_without_candidates_gets_the_whole_video_by_default(tiny_split):
+    cfg = load_config(None, TINY + ["model.score_threshold=1.0"])
+    torch.manual_seed(0)
+    metrics, rows = evaluate(build_model(cfg, tiny_split.vocab), tiny_split, torch.device("cpu"), cfg["eval"],
+                             use_iou=True)
+    for row in rows:
+        whole = [[0.0, row["duration"], 1.0]]
+        assert row["pred_relevant_windows"] == whole
+        assert row[PER_IOU_KEY] == {"0.3": whole, "0.5": whole, "0.7": whole}
+    assert metrics == metrics_from_rows(rows) and metrics["mIoU"] > 0
 
 
 def test_schedule_skips_stages_without_epochs():

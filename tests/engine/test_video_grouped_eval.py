@@ -14,12 +14,14 @@ from torch.utils.data import DataLoader
 
 from drn.data import GroundingDataset, Vocabulary, collate, read_charades_sta
 from drn.data.video_batches import VideoBatches, video_batches
-from drn.engine.evaluate import inference_config, predict_dataset, prediction_row
-from drn.model import DRN, DRNConfig, postprocess
+from drn.engine.evaluate import inference_config, predict_dataset, prediction_row, rounded_windows
+from drn.engine.protocol import PER_IOU_KEY, nms_thresholds_per_iou
+from drn.model import DRN, DRNConfig
+from drn.model.postprocess import postprocess_per_nms
 from tests.data.conftest import shared_data_dir
 
 NUM_VIDEOS = 10
-EVAL = {"batch_size": 8, "nms_threshold": 0.45, "top_k": 5}
+EVAL = {"batch_size": 8, "nms_threshold": 0.45, "top_k": 5, "protocol": "official"}
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +78,18 @@ def test_grouped_evaluation_rows_equal_the_per_query_loop(charades_slice, model)
     """predict_dataset (batches of whole videos) against the loop it replaced (batches of queries
     in dataset order, each with its own copy of its video's features)."""
     config = inference_config(model.config, EVAL)
+    per_iou = nms_thresholds_per_iou(EVAL["protocol"])
+    assert per_iou  # the official protocol's per-m lists are part of what is compared
     expected = []
     with torch.no_grad():
         for batch in DataLoader(charades_slice, batch_size=EVAL["batch_size"], collate_fn=collate):
-            ranked = postprocess(model(batch["features"], batch["words"], batch["lengths"]), batch["duration"], config)
-            expected += [prediction_row(charades_slice.queries[len(expected) + i], r) for i, r in enumerate(ranked)]
+            output = model(batch["features"], batch["words"], batch["lengths"])
+            ranked, *lists = postprocess_per_nms(output, batch["duration"], config,
+                                                 [config.nms_threshold, *per_iou.values()])
+            for i, r in enumerate(ranked):
+                row = prediction_row(charades_slice.queries[len(expected)], r)
+                row[PER_IOU_KEY] = {m: rounded_windows(of_m[i]) for m, of_m in zip(per_iou, lists)}
+                expected.append(row)
     rows = predict_dataset(model, charades_slice, torch.device("cpu"), EVAL, use_iou=True)
     assert rows == expected
     assert sum(len(row["pred_relevant_windows"]) for row in rows) > len(rows)  # something was ranked

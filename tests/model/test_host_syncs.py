@@ -102,3 +102,23 @@ def test_a_training_step_makes_no_host_sync(small_config, make_batch, stage, mon
         losses["total"].backward()
     assert counter.syncs == []
     assert torch.isfinite(losses["total"]) and losses["regression"] > 0 or stage == 2
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_a_multi_moment_training_step_makes_no_host_sync(small_config, make_batch, stage, monkeypatch):
+    monkeypatch.setattr(query_encoder, "on_host", lambda tensor: False)
+    config = small_config()
+    torch.manual_seed(0)
+    model = DRN(config).set_stage(stage).train()
+    features, words, lengths = make_batch(config, 4, lengths=[7, 2, 5, 1])
+    # [B, G, 2] moments, padded: the first num_segments[b] of each row are real.
+    segments = torch.tensor([[[1.0, 9.0], [12.0, 20.0], [0.0, 0.0]], [[0.0, 30.0], [0.0, 0.0], [0.0, 0.0]],
+                             [[2.0, 4.0], [10.0, 14.0], [22.0, 29.0]], [[3.0, 4.0], [0.0, 0.0], [0.0, 0.0]]])
+    num_segments = torch.tensor([2, 1, 3, 1])
+    durations = torch.full((4,), 30.0)
+    with HostSyncCounter(host=(lengths,)) as counter:
+        losses = drn_losses(model(features, words, lengths), segments, durations, config, stage,
+                            num_segments=num_segments)
+        losses["total"].backward()
+    assert counter.syncs == []
+    assert torch.isfinite(losses["total"]) and losses["regression"] > 0 or stage == 2

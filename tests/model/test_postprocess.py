@@ -43,8 +43,10 @@ def test_threshold_nms_and_top_k(small_config):
     out.match_logits[0][0, 20] = logit(0.3)
     out.distances[0][0, 20] = torch.tensor([1.0, 1.0])
     out.match_logits[1][1, 3] = logit(0.04)
-    ranked = postprocess(out, torch.tensor([32.0, 32.0]), cfg, use_iou=False)
-    assert ranked[1] == []
+    ranked = postprocess(out, torch.tensor([32.0, 40.0]), cfg, use_iou=False)
+    assert ranked[1] == [(0.0, 40.0, 1.0)]  # DRN's official fallback: the whole video, score 1
+    assert postprocess(out, torch.tensor([32.0, 40.0]), small_config(max_detections=2, whole_video_fallback=False),
+                       use_iou=False)[1] == []
     assert [c for r in ranked[0] for c in r[:2]] == pytest.approx([2.0, 8.0, 19.5, 21.5])
     assert [r[2] for r in ranked[0]] == pytest.approx([0.9, 0.3], rel=1e-5)
 

@@ -57,3 +57,31 @@ def test_video_index_errors_name_the_argument(small_config, make_batch):
         model(videos[:1], words, lengths, torch.zeros(3, dtype=torch.int32))
     with pytest.raises(ValueError, match="words must be .* B = 2"):
         model(videos[:1], words, lengths, torch.zeros(2, dtype=torch.int64))
+
+
+def test_video_rows_with_text_features_give_the_per_query_outputs_bit_for_bit(small_config):
+    cfg = small_config(text_feature_dim=12)
+    torch.manual_seed(0)
+    model = DRN(cfg).eval()
+    videos = torch.randn(2, cfg.num_clips, cfg.feature_dim)
+    tokens = torch.randn(3, 5, 12)  # float token features: the encoder has no embedding
+    lengths = torch.tensor([5, 3, 4])
+    video_index = torch.tensor([1, 0, 1])
+    with torch.no_grad():
+        assert_same_outputs(model(videos, tokens, lengths, video_index), model(videos[video_index], tokens, lengths))
+
+
+def test_a_float64_model_shares_the_video_part_in_float64(small_config, make_batch):
+    cfg = small_config()
+    torch.manual_seed(0)
+    model = DRN(cfg).double().eval()
+    videos, words, lengths = make_batch(cfg, 3)
+    videos = videos[:2].double()
+    video_index = torch.tensor([0, 1, 0])
+    with torch.no_grad():
+        encoded = model.encode_video(videos)
+        shared = model.forward_queries(encoded, words, lengths, video_index)
+        plain = model(videos[video_index], words, lengths)
+    assert encoded.clips.dtype == encoded.positions.dtype == torch.float64
+    assert shared.distances[0].dtype == shared.points[0].dtype == torch.float64
+    assert_same_outputs(shared, plain)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from drn.ops import segment_iou
@@ -12,13 +13,30 @@ RECALL_AT = (1, 5)
 IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 
 
+def _windows_tensor(ground_truth, num_queries: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per query (start, end) or a list of them -> windows [Q, G, 2] float64 (zero-padded) and the
+    valid mask [Q, G]."""
+    per_query = [torch.as_tensor(np.asarray(truth, dtype=np.float64)).reshape(-1, 2) for truth in ground_truth]
+    empty = [i for i, windows in enumerate(per_query) if len(windows) == 0]
+    if empty:
+        raise ValueError(f"ground_truth of query {empty[0]} holds no window; every query needs at least one")
+    groups = max(len(windows) for windows in per_query)
+    truth = torch.zeros(num_queries, groups, 2, dtype=torch.float64)
+    valid = torch.zeros(num_queries, groups, dtype=torch.bool)
+    for i, windows in enumerate(per_query):
+        truth[i, :len(windows)] = windows
+        valid[i, :len(windows)] = True
+    return truth, valid
+
+
 def grounding_metrics(ranked: Sequence[Sequence[Sequence[float]]],
-                      ground_truth: Sequence[Sequence[float]]) -> dict[str, float]:
+                      ground_truth: Sequence[Sequence[float] | Sequence[Sequence[float]]]) -> dict[str, float]:
     """R@n, IoU=m for n in {1, 5}, m in {0.3, 0.5, 0.7}, and mIoU of the top-1, in percent.
 
     Args:
         ranked: per query, its predictions best first, each (start, end[, score]) in seconds.
-        ground_truth: per query, its (start, end) in seconds.
+        ground_truth: per query, its (start, end) in seconds, or a list of several (start, end):
+            a prediction's IoU is then its IoU with the best-matching window.
 
     A query counts for R@n, IoU=m when one of its first n predictions has IoU >= m with the
     ground truth; IoU exactly m is a hit (DRN's rule; some papers use > m). IoUs are computed in
@@ -40,9 +58,12 @@ def grounding_metrics(ranked: Sequence[Sequence[Sequence[float]]],
         if top:
             predictions[i, :len(top)] = torch.tensor(top, dtype=torch.float64)
             present[i, :len(top)] = True
-    truth = torch.as_tensor(ground_truth, dtype=torch.float64).reshape(num_queries, 2)
-    ious = segment_iou(predictions.reshape(-1, 2), truth.repeat_interleave(depth, dim=0), aligned=True)
-    ious = ious.view(num_queries, depth).masked_fill(~present, 0.0)
+    truth, valid = _windows_tensor(ground_truth, num_queries)  # [Q, G, 2], [Q, G]
+    groups = truth.shape[1]
+    ious = segment_iou(predictions[:, :, None, :].expand(-1, -1, groups, -1).reshape(-1, 2),
+                       truth[:, None, :, :].expand(-1, depth, -1, -1).reshape(-1, 2), aligned=True)
+    ious = ious.view(num_queries, depth, groups).masked_fill(~valid[:, None, :], 0.0).amax(dim=2)
+    ious = ious.masked_fill(~present, 0.0)
 
     metrics = {}
     for n in RECALL_AT:

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from drn.metrics import grounding_metrics
 
@@ -36,3 +37,18 @@ def test_mismatched_or_empty_input_is_reported():
         grounding_metrics([[]], [(0, 1), (0, 2)])
     with pytest.raises(ValueError, match="at least one query"):
         grounding_metrics([], [])
+
+
+def test_several_windows_count_the_best_matching_one():
+    ranked = [[(0.0, 2.0, 0.9), (10.0, 12.0, 0.5)], [(5.0, 7.0, 0.9)]]
+    one = grounding_metrics(ranked, [[10.0, 12.0], [5.0, 6.0]])
+    several = grounding_metrics(ranked, [[[10.0, 12.0], [0.0, 2.0]], [[5.0, 6.0]]])
+    # Query 0: the top-1 (0, 2) misses the first window but matches the second exactly.
+    assert one["R1@0.7"] == 0.0 and several["R1@0.7"] == 50.0
+    assert one["R5@0.7"] == 50.0 and several["R5@0.7"] == 50.0
+    assert several["mIoU"] == pytest.approx(100.0 * (1.0 + 0.5) / 2)
+    # A window list and the bare pair give the same result for one window; a tensor works too.
+    assert grounding_metrics(ranked, [[[10.0, 12.0]], [[5.0, 6.0]]]) == one
+    assert grounding_metrics(ranked, torch.tensor([[10.0, 12.0], [5.0, 6.0]])) == one
+    with pytest.raises(ValueError, match="holds no window"):
+        grounding_metrics(ranked, [[], [[5.0, 6.0]]])
