@@ -1,6 +1,6 @@
 """Parameter count of DRN at its defaults and the time of one training step's forward + backward.
 
-Usage: python benchmarks/model_step.py [--batch 32] [--words 10] [--repeats 5] [--device cpu]
+Usage: python benchmarks/model_step.py [--batch 32] [--words 10] [--repeats 5] [--device cpu] [--threads N]
 (with drn installed; from an uninstalled checkout prefix PYTHONPATH=.)
 
 The step is forward, the stage-1 losses (matching + regression) and backward, on random features
@@ -27,7 +27,10 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=10, help="words per query")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     device = torch.device(args.device)

@@ -157,10 +157,11 @@ class Grounder:
                                    "values; re-extract them")
         clips = resample_to_clips(features, data["num_clips"], data["pooling"])
         words, lengths = self.encode(queries)
-        batch = clips.unsqueeze(0).expand(len(queries), -1, -1).to(self.device)
         span = 1.0 if duration is None else float(duration)
+        # One video: its query-independent part runs once, every query grounds in row 0.
+        video_index = torch.zeros(len(queries), dtype=torch.int64, device=self.device)
         with autocast(self.device, bool(self.cfg["train"]["amp"])):
-            output = self.model(batch, words.to(self.device), lengths.to(self.device))
+            output = self.model(clips.unsqueeze(0).to(self.device), words.to(self.device), lengths, video_index)
         ranked = postprocess(output, [span] * len(queries), self.config, use_iou=self.use_iou)
         times = [(p * span / output.num_clips).tolist() for p in output.points]
         results = []

@@ -65,32 +65,38 @@ def predict_queries(grounder: Grounder, queries: Sequence[PredictionQuery], feat
     batch_size = batch_size or int(grounder.cfg["eval"]["batch_size"])
     num_clips, pooling = grounder.cfg["data"]["num_clips"], grounder.cfg["data"]["pooling"]
     rows: list[dict | None] = [None] * len(queries)
-    pending: list[tuple[int, torch.Tensor, float]] = []  # (query index, clips [T, D], duration)
+    pending: list[tuple[int, int, float]] = []  # (query index, row of its video in `videos`, duration)
+    videos: list[torch.Tensor] = []  # the clips [T, D] of each video of the pending queries, once
     bar = tqdm(total=len(queries), desc="predict", unit="query", dynamic_ncols=True, disable=not show_progress)
 
-    def flush(items: list[tuple[int, torch.Tensor, float]]) -> None:
-        clips = torch.stack([item[1] for item in items]).to(grounder.device)
-        words, lengths = grounder.encode([queries[item[0]].query for item in items])
+    def flush() -> None:
+        clips = torch.stack(videos).to(grounder.device)
+        video_index = torch.tensor([item[1] for item in pending], dtype=torch.int64, device=grounder.device)
+        words, lengths = grounder.encode([queries[item[0]].query for item in pending])
+        # Each video's query-independent part runs once for all its queries in the batch.
         with autocast(grounder.device, bool(grounder.cfg["train"]["amp"])):
-            output = grounder.model(clips, words.to(grounder.device), lengths.to(grounder.device))
-        ranked = postprocess(output, [item[2] for item in items], grounder.config, use_iou=grounder.use_iou)
-        for (index, _, duration), windows in zip(items, ranked):
+            output = grounder.model(clips, words.to(grounder.device), lengths, video_index)
+        ranked = postprocess(output, [item[2] for item in pending], grounder.config, use_iou=grounder.use_iou)
+        for (index, _, duration), windows in zip(pending, ranked):
             query = queries[index]
             rows[index] = {"qid": query.qid, "vid": query.vid, "query": query.query, "duration": duration,
                            "pred_relevant_windows": rounded_windows(windows)}
-        bar.update(len(items))
+        bar.update(len(pending))
+        pending.clear()
+        videos.clear()
 
     for vid, indices in _by_video(queries):
         features, source_duration = features_of(vid)
         clips = resample_to_clips(_checked(features, grounder.model.config.feature_dim, vid), num_clips, pooling)
         for index in indices:
+            if not videos or videos[-1] is not clips:
+                videos.append(clips)
             duration = queries[index].duration or source_duration
-            pending.append((index, clips, round(float(duration), SECONDS_DECIMALS)))
+            pending.append((index, len(videos) - 1, round(float(duration), SECONDS_DECIMALS)))
             if len(pending) == batch_size:
-                flush(pending)
-                pending = []
+                flush()
     if pending:
-        flush(pending)
+        flush()
     bar.close()
     return [row for row in rows if row is not None]
 

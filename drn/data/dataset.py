@@ -153,16 +153,25 @@ class GroundingDataset(Dataset):
     def __len__(self) -> int:
         return len(self.queries)
 
-    def __getitem__(self, index: int) -> dict:
-        query = self.queries[index]
-        features = resample_to_clips(self.source[query.vid], self.num_clips, self.pooling)
+    def clip_features(self, vid: str) -> torch.Tensor:
+        """Video `vid`'s features resampled to [T, D] clips."""
+        return resample_to_clips(self.source[vid], self.num_clips, self.pooling)
+
+    def query_words(self, index: int) -> torch.Tensor:
+        """Query `index`'s words, no padding: [L] int64 word ids of its sentence, or [L, D_text]
+        float token features when the dataset reads text features."""
         if self.text_features is not None:
-            words = self.text_features[query.qid]
-        else:
-            words = torch.tensor(self._word_ids[index], dtype=torch.int64)
+            return self.text_features[self.queries[index].qid]
+        return torch.tensor(self._word_ids[index], dtype=torch.int64)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"features": self.clip_features(self.queries[index].vid), **self.query_item(index)}
+
+    def query_item(self, index: int) -> dict:
+        """Item `index` without its features (what depends on the query alone)."""
+        query = self.queries[index]
         return {
-            "features": features,
-            "words": words,
+            "words": self.query_words(index),
             "gt": torch.tensor([query.start, query.end], dtype=torch.float32),
             "windows": torch.tensor(query.segments, dtype=torch.float32),
             "duration": query.duration,
@@ -176,7 +185,7 @@ def collate(items: Sequence[dict]) -> dict:
     """Stack dataset items into a batch of B.
 
     Returns a dict:
-        features     float32 [B, T, D]
+        features     float32 [B, T, D] (absent when the items have no features: `query_item`s)
         words        int64 [B, Lmax], padded with 0 (`PAD_ID`) after each sentence; or float32
                      [B, Lmax, D_text] padded with zeros for text-feature items
         lengths      int64 [B], number of words (tokens) of each sentence
@@ -196,6 +205,8 @@ def collate(items: Sequence[dict]) -> dict:
         words = torch.full((len(items), int(lengths.max())), PAD_ID, dtype=torch.int64)
     for row, item in enumerate(items):
         words[row, : len(item["words"])] = item["words"]
+    features = {"features": torch.stack([item["features"] for item in items]).to(torch.float32)} \
+        if "features" in items[0] else {}
     # Items made elsewhere may carry "gt" alone: that is their one window.
     segments = [item["windows"] if "windows" in item else item["gt"][None] for item in items]
     num_windows = torch.tensor([len(rows) for rows in segments], dtype=torch.int64)
@@ -203,7 +214,7 @@ def collate(items: Sequence[dict]) -> dict:
     for row, rows in enumerate(segments):
         windows[row, : len(rows)] = rows
     return {
-        "features": torch.stack([item["features"] for item in items]).to(torch.float32),
+        **features,
         "words": words,
         "lengths": lengths,
         "gt": torch.stack([item["gt"] for item in items]).to(torch.float32),

@@ -12,8 +12,10 @@ computed from the rows themselves (after rounding), so a metrics file always agr
 predictions file written beside it; R@n and mIoU count the best-matching ground-truth window of
 each query.
 
-Under DDP each rank ranks a strided share of the queries and the rows are gathered, in dataset
-order, on every rank: no query is lost or counted twice.
+Queries are batched by video (`drn.data.video_batches`), so the model's query-independent part
+runs once per video; the rows come out in dataset order. Under DDP each rank ranks a strided share
+of the videos and the rows are gathered, in dataset order, on every rank: no query is lost or
+counted twice.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import dataclasses
 import logging
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from drn.data import GroundingDataset, collate
+from drn.data import GroundingDataset
+from drn.data.video_batches import VideoBatches, video_batches
 from drn.engine.distributed import all_gather_objects, get_rank, get_world_size
 from drn.engine.protocol import PER_IOU_KEY, metrics_per_iou, nms_thresholds_per_iou
 from drn.metrics.qvhighlights import qvhighlights_metrics
@@ -111,24 +114,24 @@ def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device,
     config = inference_config(model.config, eval_cfg)
     per_iou = nms_thresholds_per_iou(eval_cfg["protocol"])
     thresholds = [config.nms_threshold, *per_iou.values()]
-    rank, world = get_rank(), get_world_size()
-    indices = list(range(rank, len(dataset), world))
-    loader = DataLoader(Subset(dataset, indices), batch_size=eval_cfg["batch_size"], shuffle=False,
-                        collate_fn=collate, num_workers=num_workers)
+    clip_seconds = eval_cfg.get("saliency_clip_seconds")
+    rank = get_rank()
+    # Whole videos per batch: each video's query-independent part runs once for all its queries.
+    batches = video_batches([query.vid for query in dataset.queries], eval_cfg["batch_size"], rank,
+                            get_world_size())
+    loader = DataLoader(VideoBatches(dataset, batches), batch_size=None, shuffle=False, num_workers=num_workers)
     was_training = model.training
     model.eval()
     rows: list[tuple[int, dict]] = []
-    position = 0
     bar = tqdm(loader, desc="evaluating", unit="batch", leave=False, dynamic_ncols=True,
                disable=not show_progress or rank != 0)
     for batch in bar:
         with autocast(device, amp):
-            output = model(batch["features"].to(device), batch["words"].to(device), batch["lengths"].to(device))
+            output = model(batch["features"].to(device), batch["words"].to(device), batch["lengths"],
+                           batch["video_index"].to(device))
         ranked, *ranked_per_iou = postprocess_per_nms(output, batch["duration"], config, thresholds, use_iou=use_iou)
-        clip_seconds = eval_cfg.get("saliency_clip_seconds")
         saliency = clip_saliency(output).cpu() if clip_seconds else None
-        for item, item_ranked in enumerate(ranked):
-            index = indices[position]
+        for item, (index, item_ranked) in enumerate(zip(batch["index"], ranked)):
             query = dataset.queries[index]
             native = (to_native_clips(saliency[item], query.duration, clip_seconds).tolist()
                       if saliency is not None else None)
@@ -136,7 +139,6 @@ def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device,
             if per_iou:
                 row[PER_IOU_KEY] = {m: rounded_windows(lists[item]) for m, lists in zip(per_iou, ranked_per_iou)}
             rows.append((index, row))
-            position += 1
     model.train(was_training)
     gathered = sorted((pair for part in all_gather_objects(rows) for pair in part), key=lambda pair: pair[0])
     return [row for _, row in gathered]

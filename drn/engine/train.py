@@ -203,11 +203,13 @@ def train_one_epoch(model: DRN, forward: torch.nn.Module, loader: DataLoader, op
     bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not show_progress)
     for batch in bar:
         features = batch["features"].to(device, non_blocking=True)
-        words, lengths = batch["words"].to(device), batch["lengths"].to(device)
+        # The lengths stay on the host, where the packed LSTM reads them; no copy waits for the device.
+        words, lengths = batch["words"].to(device, non_blocking=True), batch["lengths"]
         with autocast(device, train_cfg["amp"]):
             output = forward(features, words, lengths)
-        losses = drn_losses(output, batch["windows"].to(device), batch["duration"].to(device), model.config, stage,
-                            num_segments=batch["num_windows"].to(device))
+        losses = drn_losses(output, batch["windows"].to(device, non_blocking=True),
+                            batch["duration"].to(device, non_blocking=True), model.config, stage,
+                            num_segments=batch["num_windows"].to(device, non_blocking=True))
         total = losses["total"]
         if not torch.isfinite(total):
             raise TrainError(f"the loss became {total.item()} at stage {stage}, step {global_step + 1} "

@@ -5,9 +5,10 @@ in seconds at its boundaries (`drn_losses` ground truth, `postprocess` output).
 """
 
 from drn.model.config import DRNConfig
-from drn.model.drn import DRN, DRNOutput
+from drn.model.drn import DRN, DRNOutput, VideoEncoding
 from drn.model.losses import drn_losses
 from drn.model.postprocess import postprocess
 from drn.model.query_encoder import QueryEncoder, QueryEncoding
 
-__all__ = ["DRN", "DRNConfig", "DRNOutput", "QueryEncoder", "QueryEncoding", "drn_losses", "postprocess"]
+__all__ = ["DRN", "DRNConfig", "DRNOutput", "QueryEncoder", "QueryEncoding", "VideoEncoding", "drn_losses",
+           "postprocess"]

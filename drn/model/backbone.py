@@ -31,6 +31,11 @@ class FusionBackbone(nn.Module):
     C2 = ConvBNReLU_k3s2(cmd_1 * C1), C3 = ConvBNReLU_k3s2(cmd_2 * C2); `*` is the element-wise
     product of a [B, C] command broadcast over time. Channel widths are the config's
     (position_dim, level_channels).
+
+    x and the position embedding depend on the video alone: `encode_video` computes them once per
+    video and `fuse` expands them over that video's queries (`video_index`), so a video with Q
+    queries pays for its Linear(D, D) once instead of Q times. The product is the same either way,
+    bit for bit: a row of a matrix product does not depend on the other rows.
     """
 
     def __init__(self, config: DRNConfig) -> None:
@@ -45,14 +50,27 @@ class FusionBackbone(nn.Module):
             conv_bn_relu(c2, c3, 3, stride=2),
         ])
 
-    def forward(self, features: Tensor, commands: list[Tensor]) -> list[Tensor]:
-        """features: [B, T, D] clip features; commands: [B, D], [B, C1], [B, C2] from the
-        `QueryEncoder`. Returns [C1, C2, C3], each [B, C_l, T / stride_l]."""
-        batch, num_clips, _ = features.shape
-        x = self.feature_proj(features) * commands[0][:, None, :]  # [B, T, D]
-        positions = self.position_embedding(clip_positions(num_clips, features.device, features.dtype))  # [T, P]
+    def encode_video(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """features: [V, T, D] clip features of V videos. Returns (x [V, T, D] = Linear(D, D) of
+        the features, positions [T, P] = the clips' position embedding, in the features' dtype):
+        the query-independent part."""
+        positions = self.position_embedding(clip_positions(features.shape[1], features.device, features.dtype))
+        return self.feature_proj(features), positions
+
+    def fuse(self, video: Tensor, positions: Tensor, commands: list[Tensor],
+             video_index: Tensor | None = None) -> list[Tensor]:
+        """video: [V, T, D] and positions: [T, P] from `encode_video`; commands: [B, D], [B, C1],
+        [B, C2] from the `QueryEncoder`; video_index: [B] int64, the row of `video` each query
+        grounds in (None: query b in video b, V = B). Returns [C1, C2, C3], each [B, C_l, T / stride_l]."""
+        x = video if video_index is None else video.index_select(0, video_index)
+        x = x * commands[0][:, None, :]  # [B, T, D]
+        batch = x.shape[0]
         x = torch.cat([x, positions.to(x.dtype).expand(batch, -1, -1)], dim=-1).transpose(1, 2)
         outputs = [self.levels[0](x)]
         for level in (1, 2):
             outputs.append(self.levels[level](outputs[-1] * commands[level][:, :, None]))
         return outputs
+
+    def forward(self, features: Tensor, commands: list[Tensor], video_index: Tensor | None = None) -> list[Tensor]:
+        """features: [V, T, D] clip features (V = B when video_index is None); see `fuse`."""
+        return self.fuse(*self.encode_video(features), commands, video_index)

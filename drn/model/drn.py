@@ -50,6 +50,18 @@ class DRNOutput:
         return [torch.sigmoid(at_least_fp32(x)) for x in self.iou_logits]
 
 
+@dataclass
+class VideoEncoding:
+    """The query-independent part of DRN's forward for V videos (`DRN.encode_video`).
+
+    clips: [V, T, D] the clip features after the Linear(D, D) projection.
+    positions: [T, P] the clips' temporal position embedding.
+    """
+
+    clips: Tensor
+    positions: Tensor
+
+
 class DRN(nn.Module):
     """Dense Regression Network (Zeng et al., CVPR 2020) for temporal video grounding.
 
@@ -116,10 +128,7 @@ class DRN(nn.Module):
                     child.eval()
         return self
 
-    def forward(self, features: Tensor, words: Tensor, lengths: Tensor) -> DRNOutput:
-        """features: [B, T, D] float clip features; words: [B, L] int64 word ids padded with 0 (or
-        [B, L, D_text] float token features when `config.text_feature_dim` > 0);
-        lengths: [B] int64 real words per query. Returns a `DRNOutput`."""
+    def _check_features(self, features: Tensor) -> None:
         cfg = self.config
         if features.dim() != 3 or not features.is_floating_point():
             raise ValueError(f"features must be a float [B, T, D] tensor, got shape {list(features.shape)} "
@@ -128,15 +137,54 @@ class DRN(nn.Module):
             raise ValueError(
                 f"features must have T = num_clips = {cfg.num_clips} clips of D = feature_dim = {cfg.feature_dim}, "
                 f"got [B, T, D] = {list(features.shape)}; resample the video or fix the config")
-        if words.dim() not in (2, 3) or words.shape[0] != features.shape[0]:
-            raise ValueError(f"words must be [B, L] (or [B, L, D_text]) with B = {features.shape[0]} (the features' batch), "
+
+    def encode_video(self, features: Tensor) -> VideoEncoding:
+        """The query-independent part of the forward, once per video: features [V, T, D] float clip
+        features of V videos -> a `VideoEncoding` for `forward_queries`."""
+        self._check_features(features)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage != 2):
+            clips, positions = self.backbone.encode_video(features)
+        return VideoEncoding(clips, positions)
+
+    def forward_queries(self, video: VideoEncoding, words: Tensor, lengths: Tensor,
+                        video_index: Tensor | None = None) -> DRNOutput:
+        """The per-query part of the forward: B queries, each grounded in one of V encoded videos.
+
+        video: `encode_video` of [V, T, D] features; words: [B, L] int64 word ids padded with 0 (or
+        [B, L, D_text] float token features when `config.text_feature_dim` > 0); lengths: [B] int64
+        real words per query (on the CPU, where the packed LSTM reads them: a device tensor costs
+        one copy to the host); video_index: [B] int64, the video of each query (None: query b in
+        video b, B = V). Outputs equal `forward` on the features of each query's video, bit for bit
+        (on CPU in float32; see `FusionBackbone`).
+        """
+        num_videos = video.clips.shape[0]
+        if video_index is None:
+            batch = num_videos
+        elif video_index.dim() != 1 or video_index.dtype != torch.int64:
+            raise ValueError(f"video_index must be a [B] int64 tensor, got shape {list(video_index.shape)} "
+                             f"dtype {video_index.dtype}")
+        else:
+            batch = video_index.shape[0]
+        if words.dim() not in (2, 3) or words.shape[0] != batch:
+            raise ValueError(f"words must be [B, L] (or [B, L, D_text]) with B = {batch} (the features' batch "
+                             f"or video_index's length), "
                              f"got {list(words.shape)}")
 
         # Stage 2 trains the IoU head alone: no graph for anything before it.
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage != 2):
             query = self.query_encoder(words, lengths)
-            levels = self.fpn(self.backbone(features, query.commands))
+            levels = self.fpn(self.backbone.fuse(video.clips, video.positions, query.commands, video_index))
             match_logits, distances, cls_feats, box_feats = self.heads(levels)
         iou_logits = self.iou_head(cls_feats, box_feats)
-        points = location_points(cfg.num_clips, cfg.strides, features.device, at_least_fp32(features).dtype)
-        return DRNOutput(match_logits, distances, iou_logits, points, query.attention, cfg.num_clips)
+        clips = video.clips
+        points = location_points(self.config.num_clips, self.config.strides, clips.device, at_least_fp32(clips).dtype)
+        return DRNOutput(match_logits, distances, iou_logits, points, query.attention, self.config.num_clips)
+
+    def forward(self, features: Tensor, words: Tensor, lengths: Tensor, video_index: Tensor | None = None
+                ) -> DRNOutput:
+        """features: [B, T, D] float clip features, one per query; or [V, T, D], one per video,
+        with video_index [B] int64 naming each query's video (each video's Linear(D, D) then runs
+        once for all its queries); words: [B, L] int64 word ids padded with 0 (or [B, L, D_text]
+        float token features when `config.text_feature_dim` > 0); lengths: [B] int64 real words
+        per query. Returns a `DRNOutput`."""
+        return self.forward_queries(self.encode_video(features), words, lengths, video_index)

@@ -9,6 +9,8 @@ from torch import Tensor, nn
 
 from drn.model.precision import at_least_fp32
 
+MAX_LOG_DISTANCE = math.log(torch.finfo(torch.float16).max)  # about 11.09
+
 
 class SharedLevelConv(nn.Module):
     """Conv1d + BatchNorm1d + ReLU applied to every level with the same weights.
@@ -62,9 +64,11 @@ class DenseHeads(nn.Module):
         cls_feats = self.cls_tower(levels)
         box_feats = self.box_tower(levels)
         logits = [self.match(x).squeeze(1) for x in cls_feats]
-        # exp in fp32: under fp16 autocast exp overflows above ~11.
-        distances = [torch.exp(at_least_fp32(self.scales[i]) * at_least_fp32(self.regression(x))).transpose(1, 2)
-                     for i, x in enumerate(box_feats)]
+        # exp in fp32 (fp64 in a float64 model), of an exponent clamped at log(fp16 max): a distance
+        # never overflows fp16, and no distance that long (65,504 clips) can matter (segments are
+        # clamped to [0, T]).
+        distances = [torch.exp((at_least_fp32(self.scales[i]) * at_least_fp32(self.regression(x)))
+                               .clamp(max=MAX_LOG_DISTANCE)).transpose(1, 2) for i, x in enumerate(box_feats)]
         return logits, distances, cls_feats, box_feats
 
 

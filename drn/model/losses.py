@@ -104,19 +104,22 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
             targets, positive, _ = regression_targets(points, truth[:, 0], ranges)
         else:
             targets, positive, _ = regression_targets(points, truth, ranges, num_segments)
-        num_positive = positive.sum()
-        losses = {"match": sigmoid_focal_loss(logits, positive.to(dtype), config.focal_alpha, config.focal_gamma).sum()
+        weight = positive.to(dtype)
+        num_positive = weight.sum()
+        losses = {"match": sigmoid_focal_loss(logits, weight, config.focal_alpha, config.focal_gamma).sum()
                   / (num_positive + batch)}
 
-        # iou_loss's mean over no positives is 0, with zero gradients.
-        losses["regression"] = iou_loss(distances[positive], targets[positive], loss_type="iou", reduction="mean")
+        # Masks as weights, not boolean indexing: no data-dependent shape, so no host sync on a GPU.
+        # A negative location's target is its own (detached) prediction, an IoU of 1 and a loss of 0
+        # (its own targets may be negative distances); iou_loss's mean over no positives is 0.
+        targets = torch.where(positive[..., None], targets, distances.detach())
+        losses["regression"] = iou_loss(distances, targets, weight, loss_type="iou", reduction="mean")
 
         decoded = decode_segments(points, distances.detach(), num_clips)  # [B, N, 2]
         true_iou = best_window_iou(decoded, truth, num_segments)  # [B, N]
-        selected = true_iou > config.iou_loss_threshold
-        predicted_iou = torch.sigmoid(iou_logits)
-        losses["iou"] = (F.smooth_l1_loss(predicted_iou[selected], true_iou[selected], reduction="sum",
-                                          beta=config.smooth_l1_beta) / selected.sum().clamp(min=1))
+        selected = (true_iou > config.iou_loss_threshold).to(dtype)
+        smooth_l1 = F.smooth_l1_loss(torch.sigmoid(iou_logits), true_iou, reduction="none", beta=config.smooth_l1_beta)
+        losses["iou"] = (smooth_l1 * selected).sum() / selected.sum().clamp(min=1)
 
     used = STAGE_LOSSES[stage]
     total = sum(losses[name] for name in used)

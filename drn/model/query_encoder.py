@@ -14,6 +14,11 @@ from drn.model.precision import at_least_fp32
 NUM_LEVELS = 3
 
 
+def on_host(tensor: Tensor) -> bool:
+    """Whether reading `tensor`'s values costs no device sync (it lives in host memory)."""
+    return tensor.device.type == "cpu"
+
+
 @dataclass
 class QueryEncoding:
     """What `QueryEncoder` returns for a batch of B queries padded to L words.
@@ -85,6 +90,25 @@ class QueryEncoder(nn.Module):
         fused_widths = (config.feature_dim, config.level_channels[0], config.level_channels[1])
         self.command_proj = nn.ModuleList(nn.Linear(word_dim, width) for width in fused_widths)
 
+    def _word_states(self, embedded: Tensor, lengths_cpu: Tensor) -> Tensor:
+        """embedded: [B, L, E] word vectors; lengths_cpu: [B] int64 on the CPU. Returns the BiLSTM
+        states [B, L, 2H], zero at padded positions.
+
+        What pack_padded_sequence(enforce_sorted=False) and pad_packed_sequence do, without their
+        device-to-host copy of the permutation (a sync per step on a GPU): the lengths are sorted
+        on the host (the same sort), the permutations move to the device, and the states return
+        to the batch order with the inverse permutation on the device.
+        """
+        max_len = embedded.shape[1]
+        sorted_lengths, order = torch.sort(lengths_cpu, descending=True)
+        order = order.to(embedded.device, non_blocking=True)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        packed = pack_padded_sequence(embedded.index_select(0, order), sorted_lengths, batch_first=True)
+        states, _ = self.lstm(packed)
+        states, _ = pad_packed_sequence(states, batch_first=True, total_length=max_len)
+        return states.index_select(0, inverse)
+
     def forward(self, words: Tensor, lengths: Tensor) -> QueryEncoding:
         """words: [B, L] int64 ids, padded with `padding_idx` after each query (or, with
         `text_feature_dim`, float [B, L, D_text] token features); lengths: [B] int64, the real
@@ -99,26 +123,26 @@ class QueryEncoder(nn.Module):
         if lengths.shape != (batch,) or lengths.dtype != torch.int64:
             raise ValueError(
                 f"lengths must be a [B] = [{batch}] int64 tensor, got shape {list(lengths.shape)} dtype {lengths.dtype}")
+        # The packed LSTM reads the lengths on the host: a CPU tensor costs nothing, a device one a sync.
         lengths_cpu = lengths.cpu()
         if batch and (lengths_cpu.min() < 1 or lengths_cpu.max() > max_len):
             raise ValueError(
                 f"every query length must lie in [1, L={max_len}], got min {int(lengths_cpu.min())} "
                 f"max {int(lengths_cpu.max())}; drop empty queries before batching")
-        if not self.text_feature_dim and words.numel() and (words.min() < 0 or words.max() >= self.vocab_size):
+        # Checked where it costs no device sync; on a GPU an out-of-range id trips the embedding's assert.
+        if not self.text_feature_dim and on_host(words) and words.numel() and (
+                words.min() < 0 or words.max() >= self.vocab_size):
             raise ValueError(
                 f"word ids must lie in [0, vocab_size={self.vocab_size}), got min {int(words.min())} "
                 f"max {int(words.max())}; the vocabulary and the config disagree")
 
         embedded = words if self.embedding is None else self.embedding(words)
-        packed = pack_padded_sequence(embedded, lengths_cpu, batch_first=True, enforce_sorted=False)
-        states, _ = self.lstm(packed)
-        states, _ = pad_packed_sequence(states, batch_first=True, total_length=max_len)  # [B, L, 2H]
-
+        states = self._word_states(embedded, lengths_cpu)  # [B, L, 2H]
+        lengths = lengths.to(words.device, non_blocking=True)  # host to device: no wait for the device
         arange = torch.arange(batch, device=words.device)
-        last = (lengths - 1).to(words.device)
-        sentence = torch.cat([states[:, 0], states[arange, last]], dim=-1)  # [B, 4H]
+        sentence = torch.cat([states[:, 0], states[arange, lengths - 1]], dim=-1)  # [B, 4H]
 
-        valid = torch.arange(max_len, device=words.device)[None, :] < lengths.to(words.device)[:, None]
+        valid = torch.arange(max_len, device=words.device)[None, :] < lengths[:, None]
         shared = torch.relu(self.sentence_proj(sentence))
         commands, attentions = [], []
         for level in range(NUM_LEVELS):
