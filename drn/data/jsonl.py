@@ -21,11 +21,11 @@ outside the video, is ignored with the query kept (`saliency_mismatch`).
 
 from __future__ import annotations
 
-import json
 import math
 from os import PathLike
 from pathlib import Path
 
+from drn.data.json_lines import json_objects
 from drn.data.query import AnnotationFormatError, Query, QuirkReport, clean_segment, parse_number
 
 REQUIRED_KEYS = ("qid", "query", "vid", "duration")
@@ -77,45 +77,35 @@ def read_jsonl_annotations(path: str | PathLike) -> tuple[list[Query], QuirkRepo
     report = QuirkReport(source=str(path))
     queries: list[Query] = []
     seen: set = set()
-    with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AnnotationFormatError(f"{where}: not a JSON object ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise AnnotationFormatError(f"{where}: expected a JSON object, got {type(record).__name__}")
-            missing = [key for key in REQUIRED_KEYS if key not in record]
-            if missing:
-                raise AnnotationFormatError(f"{where}: missing {missing}; a line needs {list(REQUIRED_KEYS)} "
-                                            "and relevant_windows")
-            qid, vid = record["qid"], str(record["vid"])
-            if not isinstance(qid, (int, str)) or isinstance(qid, bool):
-                raise AnnotationFormatError(f"{where}: qid must be an int or a string, got {qid!r}")
-            duration = parse_number(record["duration"], f"{where}: duration")
-            raw_windows = _windows(record.get("relevant_windows"), where)
-            if not raw_windows:
-                report.total += 1
-                report.add("no_windows", qid)
-                continue
-            if qid in seen:
-                report.total += 1
-                report.add("duplicate_qid", qid)
-                continue
-            seen.add(qid)
-            kept = [clean_segment(qid, start, end, duration, report, count_query=index == 0)
-                    for index, (start, end) in enumerate(raw_windows)]
-            windows = tuple(window for window in kept if window is not None)
-            if not windows:
-                continue  # each window was counted under the rule that dropped it
-            saliency = _saliency(record, duration)
-            if saliency is None:
-                report.add("saliency_mismatch", qid)
-                saliency = (), ()
-            queries.append(Query(qid, vid, str(record["query"]).strip(), windows[0][0], windows[0][1], duration,
-                                 windows=windows if len(windows) > 1 else (), clip_ids=saliency[0],
-                                 saliency=saliency[1]))
+    for where, record in json_objects(path, AnnotationFormatError):
+        missing = [key for key in REQUIRED_KEYS if key not in record]
+        if missing:
+            raise AnnotationFormatError(f"{where}: missing {missing}; a line needs {list(REQUIRED_KEYS)} "
+                                        "and relevant_windows")
+        qid, vid = record["qid"], str(record["vid"])
+        if not isinstance(qid, (int, str)) or isinstance(qid, bool):
+            raise AnnotationFormatError(f"{where}: qid must be an int or a string, got {qid!r}")
+        duration = parse_number(record["duration"], f"{where}: duration")
+        raw_windows = _windows(record.get("relevant_windows"), where)
+        if not raw_windows:
+            report.total += 1
+            report.add("no_windows", qid)
+            continue
+        if qid in seen:
+            report.total += 1
+            report.add("duplicate_qid", qid)
+            continue
+        seen.add(qid)
+        kept = [clean_segment(qid, start, end, duration, report, count_query=index == 0)
+                for index, (start, end) in enumerate(raw_windows)]
+        windows = tuple(window for window in kept if window is not None)
+        if not windows:
+            continue  # each window was counted under the rule that dropped it
+        saliency = _saliency(record, duration)
+        if saliency is None:
+            report.add("saliency_mismatch", qid)
+            saliency = (), ()
+        queries.append(Query(qid, vid, str(record["query"]).strip(), windows[0][0], windows[0][1], duration,
+                             windows=windows if len(windows) > 1 else (), clip_ids=saliency[0],
+                             saliency=saliency[1]))
     return queries, report

@@ -8,12 +8,12 @@ Blank lines are ignored; other fields (e.g. relevant_windows) are ignored too.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
+from drn.data.json_lines import json_objects
 from drn.data.query import AnnotationFormatError
 
 
@@ -45,31 +45,21 @@ def read_prediction_queries(path: str | PathLike) -> list[PredictionQuery]:
         raise AnnotationFormatError(f"queries file {path} does not exist")
     queries: list[PredictionQuery] = []
     seen: dict[str, str] = {}
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AnnotationFormatError(f"{where}: not a JSON object ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise AnnotationFormatError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            qid, vid, query = (_field(row, key, where) for key in ("qid", "vid", "query"))
-            if not isinstance(query, str) or not query.strip():
-                raise AnnotationFormatError(f"{where}: 'query' must be a non-empty string, got {query!r}")
-            if not isinstance(vid, str) or not vid:
-                raise AnnotationFormatError(f"{where}: 'vid' must be a non-empty string, got {vid!r}")
-            duration = _field(row, "duration", where, optional=True)
-            if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))
-                                         or not math.isfinite(duration) or duration <= 0):
-                raise AnnotationFormatError(f"{where}: 'duration' must be a number of seconds > 0, got {duration!r}")
-            qid = str(qid)
-            if qid in seen:
-                raise AnnotationFormatError(f"{where}: qid {qid!r} repeats the qid of {seen[qid]}")
-            seen[qid] = where
-            queries.append(PredictionQuery(qid, vid, query, None if duration is None else float(duration), where))
+    for where, row in json_objects(path, AnnotationFormatError):
+        qid, vid, query = (_field(row, key, where) for key in ("qid", "vid", "query"))
+        if not isinstance(query, str) or not query.strip():
+            raise AnnotationFormatError(f"{where}: 'query' must be a non-empty string, got {query!r}")
+        if not isinstance(vid, str) or not vid:
+            raise AnnotationFormatError(f"{where}: 'vid' must be a non-empty string, got {vid!r}")
+        duration = _field(row, "duration", where, optional=True)
+        if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))
+                                     or not math.isfinite(duration) or duration <= 0):
+            raise AnnotationFormatError(f"{where}: 'duration' must be a number of seconds > 0, got {duration!r}")
+        qid = str(qid)
+        if qid in seen:
+            raise AnnotationFormatError(f"{where}: qid {qid!r} repeats the qid of {seen[qid]}")
+        seen[qid] = where
+        queries.append(PredictionQuery(qid, vid, query, None if duration is None else float(duration), where))
     if not queries:
         raise AnnotationFormatError(f"queries file {path} holds no query")
     return queries

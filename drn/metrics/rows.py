@@ -3,11 +3,11 @@ Moment-DETR format and QVHighlights-style ground truth. Every problem is one `fi
 
 from __future__ import annotations
 
-import json
 import math
 from os import PathLike
 from pathlib import Path
 
+from drn.data.json_lines import json_objects
 from drn.errors import UserError
 
 
@@ -19,24 +19,13 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def read_jsonl_rows(path: str | PathLike, what: str) -> list[tuple[int, dict]]:
-    """(line number, object) for every non-blank line of `path`."""
+def read_jsonl_rows(path: str | PathLike, what: str) -> list[tuple[str, dict]]:
+    """("PATH:LINE", object) for every non-blank line of `path`."""
     path = Path(path)
     if not path.is_file():
         raise ScoreInputError(f"{what} file {path} does not exist or is not a file")
-    rows = []
     try:
-        with path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ScoreInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise ScoreInputError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-                rows.append((number, row))
+        rows = list(json_objects(path, ScoreInputError))
     except UnicodeDecodeError:
         raise ScoreInputError(f"{path}: not UTF-8 text; expected one JSON object a line") from None
     if not rows:
@@ -56,17 +45,17 @@ def _windows(where: str, key: str, value, width: int) -> None:
             raise ScoreInputError(f"{where}: `{key}` has a window that ends before it starts: {window!r}")
 
 
-def _unique_qids(rows: list[tuple[int, dict]], path: Path) -> None:
+def _unique_qids(rows: list[tuple[str, dict]]) -> None:
     seen: dict = {}
-    for number, row in rows:
+    for where, row in rows:
         if "qid" not in row:
-            raise ScoreInputError(f"{path}:{number}: missing key `qid`")
+            raise ScoreInputError(f"{where}: missing key `qid`")
         qid = row["qid"]
         if not isinstance(qid, (int, str)) or isinstance(qid, bool):
-            raise ScoreInputError(f"{path}:{number}: `qid` must be an integer or a string, got {qid!r}")
+            raise ScoreInputError(f"{where}: `qid` must be an integer or a string, got {qid!r}")
         if qid in seen:
-            raise ScoreInputError(f"{path}:{number}: qid {qid!r} appears again (first on line {seen[qid]})")
-        seen[qid] = number
+            raise ScoreInputError(f"{where}: qid {qid!r} appears again (first at {seen[qid]})")
+        seen[qid] = where
 
 
 def read_predictions(path: str | PathLike) -> list[dict]:
@@ -74,9 +63,8 @@ def read_predictions(path: str | PathLike) -> list[dict]:
     `pred_saliency_scores` [score per 2 s clip]."""
     path = Path(path)
     rows = read_jsonl_rows(path, "predictions")
-    _unique_qids(rows, path)
-    for number, row in rows:
-        where = f"{path}:{number}"
+    _unique_qids(rows)
+    for where, row in rows:
         if "pred_relevant_windows" not in row and "pred_saliency_scores" not in row:
             raise ScoreInputError(f"{where}: a prediction needs `pred_relevant_windows` or `pred_saliency_scores`")
         if "pred_relevant_windows" in row:
@@ -92,9 +80,8 @@ def read_ground_truth(path: str | PathLike) -> list[dict]:
     highlight detection `duration`, `relevant_clip_ids` and `saliency_scores` (3 scores a clip)."""
     path = Path(path)
     rows = read_jsonl_rows(path, "ground-truth")
-    _unique_qids(rows, path)
-    for number, row in rows:
-        where = f"{path}:{number}"
+    _unique_qids(rows)
+    for where, row in rows:
         if "relevant_windows" not in row:
             raise ScoreInputError(f"{where}: missing key `relevant_windows`")
         _windows(where, "relevant_windows", row["relevant_windows"], 2)

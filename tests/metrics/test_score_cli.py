@@ -90,12 +90,12 @@ def test_missing_predictions_are_refused_unless_allowed(files, tmp_path):
 
 
 @pytest.mark.parametrize("line,fragments", [
-    ("{not json", [":2: not valid JSON"]),
+    ("{not json", [":2: not a JSON object"]),
     ('[1, 2]', [":2: expected a JSON object, got list"]),
     ('{"qid": 2, "pred_relevant_windows": [[5, 1, 0.3]]}', [":2:", "ends before it starts"]),
     ('{"qid": 2, "pred_relevant_windows": [[1, 5]]}', [":2:", "[start, end, score]"]),
     ('{"qid": 2, "pred_relevant_windows": [[1, 5, NaN]]}', [":2:", "finite numbers"]),
-    ('{"qid": 1, "pred_relevant_windows": [[1, 5, 0.3]]}', [":2: qid 1 appears again (first on line 1)"]),
+    ('{"qid": 1, "pred_relevant_windows": [[1, 5, 0.3]]}', [":2: qid 1 appears again (first at", "bad.jsonl:1)"]),
     ('{"qid": 2}', [":2: a prediction needs `pred_relevant_windows` or `pred_saliency_scores`"]),
     ('{"qid": true, "pred_relevant_windows": []}', [":2: `qid` must be an integer or a string"]),
 ])
@@ -126,7 +126,7 @@ def test_a_malformed_line_through_the_real_command(files, tmp_path):
     gt, _ = files
     pred = tmp_path / "bad.jsonl"
     pred.write_text(json.dumps(PRED[0]) + "\n{not json\n")
-    assert_user_error(run_cli("score", "--gt", str(gt), "--pred", str(pred)), "bad.jsonl:2: not valid JSON")
+    assert_user_error(run_cli("score", "--gt", str(gt), "--pred", str(pred)), "bad.jsonl:2: not a JSON object")
 
 
 def test_file_problems_are_one_line(files, tmp_path, score_in_process):
