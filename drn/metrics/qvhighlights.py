@@ -258,25 +258,37 @@ def qvhighlights_report(predictions: Sequence[dict], ground_truth: Sequence[dict
     if not ground_truth:
         raise ValueError("qvhighlights_report needs at least one query, got none")
     predictions, ground_truth = _paired(predictions, ground_truth)
-    details, brief = {}, OrderedDict()
+    moments = None
     if all("pred_relevant_windows" in p for p in predictions):
-        moments = _Moments(predictions, ground_truth)
-        for name, bounds in LENGTH_RANGES.items():
-            details[name] = moments.scores(bounds)
-        mr_brief = {
-            "MR-full-mAP": details["full"]["MR-mAP"]["average"],
-            "MR-full-mAP@0.5": details["full"]["MR-mAP"]["0.5"],
-            "MR-full-mAP@0.75": details["full"]["MR-mAP"]["0.75"],
-            "MR-short-mAP": details["short"]["MR-mAP"]["average"],
-            "MR-middle-mAP": details["middle"]["MR-mAP"]["average"],
-            "MR-long-mAP": details["long"]["MR-mAP"]["average"],
-            "MR-full-R1@0.5": details["full"]["MR-R1"]["0.5"],
-            "MR-full-R1@0.7": details["full"]["MR-R1"]["0.7"],
-        }
-        brief.update(sorted(mr_brief.items()))
-    has_saliency = all("relevant_clip_ids" in g and "saliency_scores" in g and "duration" in g for g in ground_truth)
-    if has_saliency and all("pred_saliency_scores" in p for p in predictions):
-        highlight = _highlight(predictions, ground_truth)
+        encoded = _Moments(predictions, ground_truth)
+        moments = {name: encoded.scores(bounds) for name, bounds in LENGTH_RANGES.items()}
+    highlight = _highlight(predictions, ground_truth) if scores_highlights(predictions, ground_truth) else None
+    return assemble_report(moments, highlight)
+
+
+def scores_highlights(predictions: Sequence[dict], ground_truth: Sequence[dict]) -> bool:
+    """Highlight detection is scored when every prediction has clip scores and every ground truth
+    has saliency annotations."""
+    return (all("relevant_clip_ids" in g and "saliency_scores" in g and "duration" in g for g in ground_truth)
+            and all("pred_saliency_scores" in p for p in predictions))
+
+
+def assemble_report(moments: dict | None, highlight: dict | None) -> OrderedDict:
+    """The official layout from the per-range MR results ({"full": {"MR-mAP": ..., "MR-R1": ...},
+    "short": ...}) and the HL results ({"HL-min-Fair": {...}, ...}): "brief" first (MR keys sorted,
+    then HL), then every block sorted by name."""
+    details, brief = {}, OrderedDict()
+    if moments is not None:
+        details.update(moments)
+        full = moments["full"]
+        brief.update(sorted({
+            "MR-full-mAP": full["MR-mAP"]["average"], "MR-full-mAP@0.5": full["MR-mAP"]["0.5"],
+            "MR-full-mAP@0.75": full["MR-mAP"]["0.75"], "MR-short-mAP": moments["short"]["MR-mAP"]["average"],
+            "MR-middle-mAP": moments["middle"]["MR-mAP"]["average"],
+            "MR-long-mAP": moments["long"]["MR-mAP"]["average"],
+            "MR-full-R1@0.5": full["MR-R1"]["0.5"], "MR-full-R1@0.7": full["MR-R1"]["0.7"],
+        }.items()))
+    if highlight is not None:
         details.update(highlight)
         for name, values in highlight.items():
             brief.update((f"{name}-{key.split('-')[1]}", value) for key, value in values.items())

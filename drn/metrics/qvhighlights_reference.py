@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from drn.metrics.qvhighlights import (HL_ANNOTATORS, HL_CLIP_SECONDS, HL_MIN_SCORES, LENGTH_RANGES, MAX_PRED_WINDOWS,
-                                      MR_IOU_THRESHOLDS, percent)
+                                      MR_IOU_THRESHOLDS, assemble_report, percent, scores_highlights)
 
 
 def in_length_range(predictions: Sequence[dict], ground_truth: Sequence[dict],
@@ -132,21 +132,7 @@ def qvhighlights_report_reference(predictions: Sequence[dict], ground_truth: Seq
     """`drn.metrics.qvhighlights.qvhighlights_report`, one query at a time (same layout and keys)."""
     by_qid = {p["qid"]: p for p in predictions}
     predictions = [by_qid[g["qid"]] for g in ground_truth]
-    details, brief = {}, OrderedDict()
-    for name, bounds in LENGTH_RANGES.items():
-        details[name] = _moment_retrieval(*in_length_range(predictions, ground_truth, bounds))
-    full = details["full"]
-    brief.update(sorted({
-        "MR-full-mAP": full["MR-mAP"]["average"], "MR-full-mAP@0.5": full["MR-mAP"]["0.5"],
-        "MR-full-mAP@0.75": full["MR-mAP"]["0.75"], "MR-short-mAP": details["short"]["MR-mAP"]["average"],
-        "MR-middle-mAP": details["middle"]["MR-mAP"]["average"], "MR-long-mAP": details["long"]["MR-mAP"]["average"],
-        "MR-full-R1@0.5": full["MR-R1"]["0.5"], "MR-full-R1@0.7": full["MR-R1"]["0.7"],
-    }.items()))
-    if all("pred_saliency_scores" in p for p in predictions) and all("saliency_scores" in g for g in ground_truth):
-        highlight = _highlight(predictions, ground_truth)
-        details.update(highlight)
-        for name, values in highlight.items():
-            brief.update((f"{name}-{key.split('-')[1]}", value) for key, value in values.items())
-    report = OrderedDict(brief=brief)
-    report.update(sorted(details.items()))
-    return report
+    moments = {name: _moment_retrieval(*in_length_range(predictions, ground_truth, bounds))
+               for name, bounds in LENGTH_RANGES.items()}
+    highlight = _highlight(predictions, ground_truth) if scores_highlights(predictions, ground_truth) else None
+    return assemble_report(moments, highlight)
