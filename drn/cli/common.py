@@ -60,18 +60,3 @@ def report_errors(run):
 
     return wrapper
 
-
-def writable_file(path: str, option: str):
-    """`path` as a Path when a file can be written there (checked before any work): not a folder,
-    and no file where a parent folder must be; a UserError naming `option` otherwise."""
-    from pathlib import Path
-
-    target = Path(path)
-    if target.is_dir():
-        raise UserError(f"{option} {path} is a folder; expected a file name")
-    for parent in target.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"{option} {path}: {parent} is a file, not a folder")
-            break
-    return target

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from drn.cli.common import report_errors, writable_file
+from drn.cli.common import report_errors
 
 
 def add_parser(sub):
@@ -32,11 +32,11 @@ def _no_nan(obj):
 
 @report_errors
 def run(args) -> int:
-    from drn.engine.io import write_json
+    from drn.engine.io import check_output_file, write_json
     from drn.metrics.qvhighlights import qvhighlights_report
     from drn.metrics.rows import ScoreInputError, read_ground_truth, read_predictions
 
-    out = writable_file(args.out, "--out") if args.out else None
+    out = check_output_file(args.out) if args.out else None
     ground_truth = read_ground_truth(args.gt)
     predictions = read_predictions(args.pred)
     gt_qids = {g["qid"] for g in ground_truth}

@@ -112,3 +112,13 @@ def check_output_folder(path: str | PathLike, option: str = "--out") -> Path:
                 raise FileWriteError(f"{option} {path}: no permission to write in {parent}")
             break
     return path
+
+
+def check_output_file(path: str | PathLike, option: str = "--out") -> Path:
+    """Refuse, before any work, an output file that is a folder or whose folder cannot be
+    written (`check_output_folder`); returns it as a Path."""
+    path = Path(path)
+    if path.is_dir():
+        raise FileWriteError(f"{option} {path} is a folder; expected a file name")
+    check_output_folder(path.parent, option)
+    return path
