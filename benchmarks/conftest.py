@@ -36,6 +36,7 @@ TARGETS = [
     ("iou_loss fwd+bwd", "1M", "copy", "copy", 2.0, "loss fwd+bwd, 1M pairs: within 2x of copying its bytes"),
     ("regression_targets", "4096x56", "composite", "ratio", 2.0, "targets, 4,096 x 56: >= 2x the composite"),
     ("qvhighlights_score", "val", None, "us", 1e6, "QVHighlights scoring, 1,550 queries x 10: < 1 s"),
+    ("make_synthetic_dataset", "600x256", None, "us", 5e6, "the demo's synthetic data, 600 videos: < 5 s"),
 ] + [
     ("DRN evaluation", f"charades-test-{t}t", "official-style", "ratio", 2.5,
      f"Charades-STA test eval, {t} thread{'s' * (t > 1)}: >= 2.5x the official-style per-query path")
