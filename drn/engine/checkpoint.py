@@ -23,6 +23,7 @@ so a crash leaves either the old or the new checkpoint, never half of one.
 
 from __future__ import annotations
 
+import pickle
 import random
 from os import PathLike
 from pathlib import Path
@@ -95,7 +96,10 @@ def load_checkpoint(path: str | PathLike, need: str | None = None) -> dict:
                               f"checkpoint {path} is a folder, not a file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated file, pickle of something else, not a torch file at all
+    except pickle.UnpicklingError:  # torch's own text here advises weights_only=False: never for a checkpoint
+        raise CheckpointError(f"{path} is not a readable drn checkpoint: not a torch file, or it holds objects "
+                              "other than tensors and plain values (drn never unpickles those)") from None
+    except Exception as exc:  # truncated file, not a torch file at all
         raise CheckpointError(f"{path} is not a readable drn checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a drn checkpoint (no '{CHECKPOINT_FORMAT}' format tag)")
