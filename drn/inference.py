@@ -18,7 +18,7 @@ import torch
 from drn.engine.checkpoint import CheckpointError, check_compatible, load_checkpoint, load_model_state
 from drn.config import DEFAULTS, ConfigError, apply_override, merge, validate
 from drn.data import PAD_ID, Vocabulary, tokenize, open_features, resample_to_clips
-from drn.data.features import FeatureFileError, as_feature_tensor
+from drn.data.features import FeatureDimError, FeatureFileError, as_feature_tensor
 from drn.engine.evaluate import autocast, inference_config, rounded_windows
 from drn.engine.experiment import build_model, resolve_device
 from drn.model import DRN, postprocess
@@ -130,6 +130,20 @@ class Grounder:
             words[row, :len(ids)] = torch.tensor(ids)
         return words, lengths
 
+    def clips(self, features: torch.Tensor | np.ndarray, name: str = "the features") -> torch.Tensor:
+        """One video's [windows, D] features checked (the model's width D, finite values) and
+        resampled to the model's T clips, [T, D] float32; `name` says whose they are in errors."""
+        features = torch.as_tensor(features, dtype=torch.float32)
+        expected = self.model.config.feature_dim
+        if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] != expected:
+            raise FeatureDimError(f"{name} have shape {tuple(features.shape)} but the model takes [windows >= 1, "
+                                  f"D = {expected}]: they must come from the extractor (backbone) it was trained on")
+        if not torch.isfinite(features).all():
+            raise FeatureFileError(f"{name} hold {int((~torch.isfinite(features)).sum())} NaN or infinite "
+                                   "values; re-extract them")
+        data = self.cfg["data"]
+        return resample_to_clips(features, data["num_clips"], data["pooling"])
+
     @torch.no_grad()
     def ground(self, features: torch.Tensor | np.ndarray, queries: Sequence[str],
                duration: float | None = None) -> list[dict]:
@@ -146,16 +160,7 @@ class Grounder:
         """
         if not queries:
             raise QueryError("give at least one query")
-        data = self.cfg["data"]
-        features = torch.as_tensor(features, dtype=torch.float32)
-        expected = self.model.config.feature_dim
-        if features.ndim != 2 or features.shape[1] != expected:
-            raise ConfigError(f"the features have shape {tuple(features.shape)} but the model takes "
-                              f"[windows, D = {expected}]: they must come from the extractor it was trained on")
-        if not torch.isfinite(features).all():
-            raise FeatureFileError(f"the features hold {int((~torch.isfinite(features)).sum())} NaN or infinite "
-                                   "values; re-extract them")
-        clips = resample_to_clips(features, data["num_clips"], data["pooling"])
+        clips = self.clips(features)
         words, lengths = self.encode(queries)
         span = 1.0 if duration is None else float(duration)
         # One video: its query-independent part runs once, every query grounds in row 0.

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from drn.data import FeatureDimError, resample_to_clips
 from drn.data.prediction_queries import PredictionQuery
 from drn.engine.evaluate import SECONDS_DECIMALS, autocast, rounded_windows
 from drn.inference import Grounder, QueryError
@@ -32,14 +31,6 @@ def check_queries_known(grounder: Grounder, queries: Sequence[PredictionQuery]) 
             grounder.encode([query.query])
         except QueryError as exc:
             raise QueryError(f"{query.where}: {exc}") from None
-
-
-def _checked(features, width: int, vid: str) -> torch.Tensor:
-    features = torch.as_tensor(features, dtype=torch.float32)
-    if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] != width:
-        raise FeatureDimError(f"video {vid!r}: features of shape {tuple(features.shape)}, but the model takes "
-                              f"[windows >= 1, D = {width}]; use the features (or backbone) it was trained on")
-    return features
 
 
 def _by_video(queries: Sequence[PredictionQuery]) -> list[tuple[str, list[int]]]:
@@ -63,7 +54,6 @@ def predict_queries(grounder: Grounder, queries: Sequence[PredictionQuery], feat
         batch_size: queries per forward pass (default: the checkpoint's eval.batch_size).
     """
     batch_size = batch_size or int(grounder.cfg["eval"]["batch_size"])
-    num_clips, pooling = grounder.cfg["data"]["num_clips"], grounder.cfg["data"]["pooling"]
     rows: list[dict | None] = [None] * len(queries)
     pending: list[tuple[int, int, float]] = []  # (query index, row of its video in `videos`, duration)
     videos: list[torch.Tensor] = []  # the clips [T, D] of each video of the pending queries, once
@@ -87,7 +77,7 @@ def predict_queries(grounder: Grounder, queries: Sequence[PredictionQuery], feat
 
     for vid, indices in _by_video(queries):
         features, source_duration = features_of(vid)
-        clips = resample_to_clips(_checked(features, grounder.model.config.feature_dim, vid), num_clips, pooling)
+        clips = grounder.clips(features, f"the features of video {vid!r}")
         for index in indices:
             if not videos or videos[-1] is not clips:
                 videos.append(clips)

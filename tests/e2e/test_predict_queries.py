@@ -102,3 +102,26 @@ def test_queries_mode_needs_out_and_one_source(trained_run, tiny_data, tmp_path)
                        str(tiny_data["features"] / "SYNTE00000.npy"), "--out", str(tmp_path / "p.jsonl"))
     assert one_file.returncode == USER_ERROR and "expected a feature folder or an HDF5 file" in one_file.stderr
     assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_a_video_with_nonfinite_features_is_refused_like_predict_features(trained_run, tiny_data, eval_rows, tmp_path,
+                                                                          capsys):
+    # the queries mode checks each video's features as `Grounder.ground` does (one place: Grounder.clips)
+    import numpy as np
+
+    features = tmp_path / "features"
+    features.mkdir()
+    vid = eval_rows[0]["vid"]
+    for source in Path(tiny_data["features"]).glob("*.npy"):
+        array = np.load(source)
+        if source.stem == vid:
+            array[0, 0] = np.nan
+        np.save(features / source.name, array)
+    line = {k: eval_rows[0][k] for k in ("qid", "vid", "query", "duration")}
+    queries = write_queries(tmp_path / "queries.jsonl", [line])
+    out = tmp_path / "pred.jsonl"
+    code = main(["predict", str(trained_run / "checkpoints" / "best.pt"), "--queries", str(queries),
+                 "--features", str(features), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == USER_ERROR and not out.exists()
+    assert err.startswith("drn predict: error: ") and f"video {vid!r} hold 1 NaN or infinite values" in err
