@@ -192,16 +192,11 @@ class ServeModel:
     def ground(self, video: VideoFeatures, queries: Sequence[str], vid: str, dense: bool = False) -> list[dict]:
         """Predictions-file rows (qid, vid, query, duration, pred_relevant_windows) for each query,
         with the per-level "dense" scores when asked."""
+        from drn.video.ground import video_rows
+
         with self._model_lock:
             results = self.grounder.ground(video.features, list(queries), video.duration)
-        rows = []
-        for i, result in enumerate(results):
-            row = {"qid": f"{vid}#{i}", "vid": vid, "query": result["query"], "duration": round(video.duration, 4),
-                   "pred_relevant_windows": result["pred_relevant_windows"]}
-            if dense:
-                row["dense"] = result["dense"]
-            rows.append(row)
-        return rows
+        return video_rows(vid, video.duration, results, dense)
 
 
 class _CountingBackbone:

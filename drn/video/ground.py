@@ -83,10 +83,16 @@ def ground_video(grounder, path: str | PathLike, queries: Sequence[str], *, back
         grounder.encode([query])
     extracted = extract_for(grounder, path, backbone, weights)
     results = grounder.ground(extracted.features, list(queries), extracted.duration)
-    vid, duration = Path(path).stem, round(float(extracted.duration), SECONDS_DECIMALS)
+    return video_rows(Path(path).stem, extracted.duration, results, dense)
+
+
+def video_rows(vid: str, duration: float, results: Sequence[dict], dense: bool = False) -> list[dict]:
+    """`Grounder.ground`'s results for one video as predictions-file rows {"qid": "VID#i", "vid",
+    "query", "duration", "pred_relevant_windows"} (plus "dense" when asked)."""
+    duration = round(float(duration), SECONDS_DECIMALS)
     rows = []
-    for index, (query, result) in enumerate(zip(queries, results)):
-        row = {"qid": f"{vid}#{index}", "vid": vid, "query": query, "duration": duration,
+    for index, result in enumerate(results):
+        row = {"qid": f"{vid}#{index}", "vid": vid, "query": result["query"], "duration": duration,
                "pred_relevant_windows": result["pred_relevant_windows"]}
         if dense:
             row["dense"] = result["dense"]
