@@ -28,7 +28,7 @@ def add_parser(sub):
 def run(args) -> int:
     from pathlib import Path
 
-    from drn.engine.evaluate import evaluate, explain_empty_rankings, qvhighlights_scores
+    from drn.engine.evaluate import evaluate_split, explain_empty_rankings
     from drn.engine.protocol import describe as describe_protocol
     from drn.engine.experiment import build_split, open_feature_source
     from drn.engine.io import check_output_folder, remove_stale_temporaries, write_results
@@ -45,11 +45,9 @@ def run(args) -> int:
     device = next(model.parameters()).device
     with FolderLock(out):
         remove_stale_temporaries(out)  # of an evaluation killed while writing
-        metrics, rows = evaluate(model, dataset, device, cfg["eval"], use_iou=payload["stage"] > 1,
-                                 amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"],
-                                 show_progress=progress)
+        metrics, standard, rows = evaluate_split(model, dataset, device, cfg, use_iou=payload["stage"] > 1,
+                                                 show_progress=progress)
         explain_empty_rankings(rows, cfg["model"]["score_threshold"])
-        standard = qvhighlights_scores(rows, dataset) if cfg["data"]["format"] == "jsonl" else {}
         write_results(out, rows, {**metrics, **standard})
     protocol = describe_protocol(cfg["eval"]["protocol"], cfg["eval"]["nms_threshold"])
     print(f"{args.split} metrics ({len(rows)} queries, {Path(args.checkpoint).name}, stage {payload['stage']}; "

@@ -153,6 +153,16 @@ def evaluate(model: DRN, dataset: GroundingDataset, device: torch.device, eval_c
     return metrics_from_rows(rows), rows
 
 
+def evaluate_split(model: DRN, dataset: GroundingDataset, device: torch.device, cfg: dict, *, use_iou: bool,
+                   show_progress: bool = False) -> tuple[dict[str, float], dict[str, float], list[dict]]:
+    """`evaluate` with an experiment config's settings: (DRN's R@n and mIoU, the QVHighlights brief
+    metrics for JSONL data or {} for the other formats, prediction rows)."""
+    metrics, rows = evaluate(model, dataset, device, cfg["eval"], use_iou=use_iou, amp=bool(cfg["train"]["amp"]),
+                             num_workers=cfg["data"]["num_workers"], show_progress=show_progress)
+    standard = qvhighlights_scores(rows, dataset) if cfg["data"]["format"] == "jsonl" else {}
+    return metrics, standard, rows
+
+
 def qvhighlights_scores(rows: list[dict], dataset: GroundingDataset) -> dict[str, float]:
     """The QVHighlights moment-retrieval metrics of prediction rows (and highlight detection when
     the rows carry pred_saliency_scores and the dataset saliency annotations), keyed as the

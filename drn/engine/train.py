@@ -44,7 +44,7 @@ from drn.engine.checkpoint import (check_compatible, load_checkpoint, load_model
 from drn.config import dump
 from drn.data import Vocabulary, collate
 from drn.data.extraction_record import extraction_settings_of
-from drn.engine.evaluate import autocast, evaluate, explain_empty_rankings, qvhighlights_scores
+from drn.engine.evaluate import autocast, evaluate, evaluate_split, explain_empty_rankings
 from drn.engine.experiment import (build_model, build_split, load_vocabulary, open_feature_source, resolve_device,
                                    seed_everything)
 from drn.engine import run_folder
@@ -305,11 +305,9 @@ def _test_chosen(model: DRN, chosen: Path, test_set, device: torch.device, cfg: 
         raise TrainError(f"no checkpoint to evaluate in {chosen.parent}: train.epochs are all 0")
     final = load_checkpoint(chosen, need="inference")
     load_model_state(model, final["model"], chosen)
-    metrics, rows = evaluate(model, test_set, device, cfg["eval"], use_iou=final["stage"] > 1,
-                             amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"],
-                             show_progress=show_progress and main)
-    if cfg["data"]["format"] == "jsonl":
-        metrics = {**metrics, **qvhighlights_scores(rows, test_set)}
+    metrics, standard, rows = evaluate_split(model, test_set, device, cfg, use_iou=final["stage"] > 1,
+                                             show_progress=show_progress and main)
+    metrics = {**metrics, **standard}
     if main:
         explain_empty_rankings(rows, cfg["model"]["score_threshold"])
         write_results(out_dir, rows, metrics)
