@@ -15,8 +15,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import drn.ops  # noqa: E402
 import workloads  # noqa: E402
+
+import drn.ops  # noqa: E402
 
 
 def cuda_time(fn, budget_s: float = 1.0, max_repeats: int = 30, warmup: int = 2) -> float:

@@ -9,17 +9,18 @@ its video's features, one forward per query, as a per-query inference loop does.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
 from drn.data import FeatureSource, GroundingDataset, Vocabulary, collate, read_charades_sta
-from drn.engine.evaluate import inference_config, prediction_row, rounded_windows
-from drn.engine.protocol import PER_IOU_KEY, nms_thresholds_per_iou
+from drn.engine.evaluate import prediction_row
+from drn.metrics.protocol import PER_IOU_KEY, nms_thresholds_per_iou
+from drn.metrics.rows import rounded_windows
 from drn.model import DRN, DRNConfig
-from drn.model.postprocess import postprocess_per_nms
+from drn.model.postprocess import inference_config, postprocess_per_nms
+from tests.helpers.paths import shared_data_dir
 
 FEATURE_DIM = 4096
 WINDOWS_PER_SECOND = 24 / 16
@@ -28,8 +29,7 @@ EVAL_CFG = {"batch_size": 64, "nms_threshold": 0.45, "top_k": 10, "protocol": "o
 
 def charades_folder() -> Path:
     """`$DRN_SHARED_DATA/charades_sta`, else ../shared/data/charades_sta next to the repository."""
-    root = os.environ.get("DRN_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return Path(root) / "charades_sta"
+    return shared_data_dir() / "charades_sta"
 
 
 class MemoryFeatures(FeatureSource):

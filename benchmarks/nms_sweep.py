@@ -19,9 +19,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import drn.ops as ops  # noqa: E402
 import workloads as W  # noqa: E402
 from peers import nms_by_components, same_keep  # noqa: E402
+
+import drn.ops as ops  # noqa: E402
 
 
 def main() -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 import torchvision
+from workloads import NmsWorkload
 
 import drn.ops as ops
-from workloads import NmsWorkload
 
 
 def group_bounds(groups: torch.Tensor) -> list[int]:

@@ -3,7 +3,7 @@
 `PYTHONPATH=. python benchmarks/saliency_synthetic.py [--out DIR]`: writes the demo's synthetic
 dataset as QVHighlights JSONL (each query's 2 s clips that overlap its moment are annotated, three
 annotators scoring 4 x the overlapped fraction plus noise, rounded to 0-4), trains the demo's
-narrow DRN on it (`drn.demo` settings), and scores the test split's per-clip saliency from several
+narrow DRN on it (`drn.demo.synthetic` settings), and scores the test split's per-clip saliency from several
 readings of the same outputs with the QVHighlights highlight-detection metrics, next to random
 scores. Prints a markdown table for benchmarks/RESULTS.md.
 """
@@ -22,11 +22,11 @@ from torch.utils.data import DataLoader
 
 from drn.config import load_config
 from drn.data import collate, make_synthetic_dataset, read_charades_sta
-from drn.demo import DemoSettings, demo_overrides
+from drn.demo.synthetic import DemoSettings, demo_overrides
 from drn.engine.evaluate import ground_truth_rows, predict_dataset
 from drn.engine.experiment import build_split, open_feature_source
 from drn.engine.train import train
-from drn.inference import load_trained_model
+from drn.inference.grounder import load_trained_model
 from drn.metrics.qvhighlights import qvhighlights_metrics
 from drn.model.saliency import clip_saliency, per_clip_by_level, to_native_clips
 

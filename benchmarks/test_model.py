@@ -18,10 +18,10 @@ import functools
 import os
 import time
 
+import model_workloads as M
 import pytest
 import torch
 
-import model_workloads as M
 from drn.engine.evaluate import predict_dataset
 from drn.model import DRN, DRNConfig, drn_losses
 

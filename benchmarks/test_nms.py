@@ -10,10 +10,10 @@ import functools
 
 import pytest
 import torchvision
-
-import drn.ops as ops
 import workloads as W
 from peers import first_groups, per_group_nms, same_keep, torchvision_batched_nms
+
+import drn.ops as ops
 
 GROUPED = {"charades": W.charades_sta_eval, "activitynet": W.activitynet_eval}
 CHECK_GROUPS = 50  # groups on which a slow peer is checked before its full, timed run

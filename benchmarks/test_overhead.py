@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-
-import drn.ops as ops
 import workloads as W
 from peers import close_loss, loss_step, per_group_nms, same_keep, same_targets
+
+import drn.ops as ops
 
 SMALL = "1x56"
 

@@ -1,5 +1,5 @@
 """`drn predict --queries`: many queries over many videos, batched across videos
-(`drn.inference_batch.predict_queries`) against one forward pass per query (`Grounder.ground` per
+(`drn.inference.batch.predict_queries`) against one forward pass per query (`Grounder.ground` per
 query, the way a script over the single-video API would run them): 1,000 queries over 360 videos
 (Charades-STA's test split has 3,720 over 1,334), T = 32 clips of 64-d features, the demo's narrow
 model with random weights (every query then keeps its top-k windows: the full postprocess runs)."""
@@ -12,12 +12,12 @@ import torch
 
 from drn.config import load_config
 from drn.data import Vocabulary
-from drn.data.prediction_queries import PredictionQuery
-from drn.demo import DEMO_MODEL
+from drn.data.annotations.prediction_queries import PredictionQuery
+from drn.demo.synthetic import DEMO_MODEL
 from drn.engine.checkpoint import rng_state, save_checkpoint
 from drn.engine.experiment import build_model
-from drn.inference import Grounder
-from drn.inference_batch import predict_queries
+from drn.inference.batch import predict_queries
+from drn.inference.grounder import Grounder
 
 QUERIES, VIDEOS, WINDOWS = 1000, 360, 64
 WORDS = "a person opens the door sits on sofa drinks water reads book turns light".split()

@@ -14,10 +14,10 @@ import functools
 import pytest
 import torch
 import torchvision
-
-import drn.ops as ops
 import workloads as W
 from peers import boxes_of, close_loss, loss_step, nms_by_components, per_group_nms, same_keep, same_targets
+
+import drn.ops as ops
 
 BUDGET_S = 0.5
 TORCHVISION_MAX_QUERIES = 1000

@@ -1,18 +1,18 @@
 """Scoring a QVHighlights val-sized prediction file (1,550 queries x 10 windows + 75 clip scores):
 drn.metrics.qvhighlights (vectorised over queries) against the official evaluator's approach, per-query
-and per-threshold Python loops (drn.metrics.qvhighlights_reference, the same definitions)."""
+and per-threshold Python loops (tests.helpers.qvhighlights_reference, the same definitions)."""
 
 from __future__ import annotations
 
 import functools
 import json
 import random
-from pathlib import Path
 
 from drn.metrics.qvhighlights import qvhighlights_report
-from drn.metrics.qvhighlights_reference import qvhighlights_report_reference
+from tests.helpers.paths import shared_data_dir
+from tests.helpers.qvhighlights_reference import qvhighlights_report_reference
 
-VAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qvhighlights" / "highlight_val_release.jsonl"
+VAL = shared_data_dir() / "qvhighlights" / "highlight_val_release.jsonl"
 
 
 def _ground_truth() -> list[dict]:

@@ -13,10 +13,10 @@ import functools
 
 import pytest
 import torch
-
-import drn.ops as ops
 import workloads as W
 from peers import close_loss, loss_step, same_targets
+
+import drn.ops as ops
 
 TARGET_BATCHES = {"32x56": 32, "4096x56": 4096}
 LOSS_SIZES = {"1M": 1_000_000, "32x56": 32 * 56}

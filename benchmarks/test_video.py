@@ -17,8 +17,9 @@ import pytest
 
 pytest.importorskip("av", reason="PyAV is not installed: pip install '.[video]'")
 
-from drn.video import ClipStream, clip_sample_times, extract_video, extract_videos, get_spec, load_backbone  # noqa: E402
 from video_workloads import write_hd_video  # noqa: E402
+
+from drn.video import ClipStream, clip_sample_times, extract_video, extract_videos, get_spec, load_backbone  # noqa: E402
 
 SECONDS = 4.0
 

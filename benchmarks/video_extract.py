@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from video_workloads import write_hd_video, write_long_video
 
 from drn.video import ClipStream, extract_videos, get_spec, load_backbone
 from drn.video.pipeline import batched
-from video_workloads import write_hd_video, write_long_video
 
 MODEL_CLIPS = 8
 BATCH = 4
@@ -182,8 +182,8 @@ def decode_section(args, hd: Path, report: dict) -> None:
 
 
 def models_section(args, hd: Path, report: dict) -> None:
-    print(f"\n| backbone | decode + preprocess s/clip | model s/clip | model clips/s | decode share |"
-          f"\n| --- | --- | --- | --- | --- |")
+    print("\n| backbone | decode + preprocess s/clip | model s/clip | model clips/s | decode share |"
+          "\n| --- | --- | --- | --- | --- |")
     report["models"] = []
     for name in args.backbones:
         clips, stream, decode_s = clip_stream(hd, name, 1)

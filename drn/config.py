@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from drn.engine.protocol import PROTOCOLS
-from drn.model.config import DRNConfig
 from drn.errors import UserError, one_line, reading
+from drn.metrics.protocol import PROTOCOLS
+from drn.model.config import DRNConfig
 
 # DRNConfig fields that the experiment sets from other sections.
 _DERIVED_MODEL_FIELDS = ("num_clips", "vocab_size", "padding_idx", "nms_threshold", "max_detections")

@@ -1,9 +1,17 @@
-"""Suite-wide hooks: which kernels serve the ops (in the report header), and CUDA test skipping."""
+"""Suite-wide hooks and fixtures: which kernels serve the ops (in the report header), CUDA test
+skipping, the shared real-data folder, and one summary line for the tests that lacked it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
+
+from drn.data import make_synthetic_dataset
+from tests.helpers.cli import BATCH, EPOCHS, TINY_MODEL, run_cli
+from tests.helpers.paths import SHARED_DATA_ENV, SHARED_SKIP_PREFIX, shared_data_dir, shared_file
 
 
 def _backend():
@@ -56,3 +64,61 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The shared real-data folder (see `tests.helpers.paths.shared_file` for skip vs fail)."""
+    shared_file("charades_sta")
+    return shared_data_dir()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line for the tests skipped because the real data is absent (instead of silence)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    missing = [r for r in skipped if SHARED_SKIP_PREFIX in str(getattr(r, "longrepr", ""))]
+    if missing:
+        terminalreporter.write_line(
+            f"{len(missing)} test(s) skipped: the real annotation files are not at {shared_data_dir()} "
+            f"(set {SHARED_DATA_ENV} to run them; CI does)", yellow=True)
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test: GEMMs split across threads sum in an order that depends
+    on the batch shape, so bit-for-bit comparisons between batch layouts hold on one thread only."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# The tiny synthetic dataset, its config and one trained run, shared by the CLI tests of every package.
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("tiny_synthetic")
+    return make_synthetic_dataset(root, num_videos_train=24, num_videos_val=8, num_videos_test=8,
+                                  feature_dim=TINY_MODEL["feature_dim"], seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_data, tmp_path_factory) -> Path:
+    cfg = {
+        "data": {split: str(tiny_data[split]) for split in ("train", "val", "test")}
+        | {"durations": str(tiny_data["durations"]), "features": str(tiny_data["features"])},
+        "model": TINY_MODEL,
+        "train": {"batch_size": BATCH, "epochs": EPOCHS, "lr": [1.0e-2, 1.0e-3, 1.0e-4], "device": "cpu"},
+    }
+    path = tmp_path_factory.mktemp("config") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_config, tmp_path_factory) -> Path:
+    """One uninterrupted `drn train` of the tiny config."""
+    out = tmp_path_factory.mktemp("runs") / "uninterrupted"
+    result = run_cli("train", str(tiny_config), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out

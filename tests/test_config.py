@@ -3,13 +3,11 @@
 import copy
 import math
 import re
-from pathlib import Path
 
 import pytest
 
-from drn.config import ConfigError, DEFAULTS, dump, load_config, model_config, parse_yaml
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+from drn.config import DEFAULTS, ConfigError, dump, load_config, model_config, parse_yaml
+from tests.helpers.paths import CONFIGS
 
 
 @pytest.mark.parametrize("name", ["charades_sta", "activitynet", "tacos"])
@@ -112,7 +110,7 @@ def test_jsonl_feature_and_saliency_keys_are_checked(overrides, message):
 
 
 def test_a_checkpoint_config_from_before_a_key_existed_gets_its_default():
-    from drn.inference import config_from_checkpoint
+    from drn.inference.grounder import config_from_checkpoint
 
     old = copy.deepcopy(DEFAULTS)
     del old["eval"]["saliency_clip_seconds"], old["data"]["text_features"], old["model"]["text_feature_dim"]

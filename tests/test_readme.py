@@ -1,11 +1,12 @@
 """The README's Python examples run as written."""
 
 import re
-from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from tests.helpers.paths import REPO
+
+README = REPO / "README.md"
 
 
 def python_blocks(heading: str) -> list[str]:

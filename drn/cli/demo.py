@@ -27,7 +27,7 @@ def add_parser(sub):
 
 @report_errors
 def run(args) -> int:
-    from drn.demo import DemoSettings, limit_threads, run_demo
+    from drn.demo.synthetic import DemoSettings, limit_threads, run_demo
 
     if args.epochs and (min(args.epochs) < 0 or sum(args.epochs) == 0):
         from drn.config import ConfigError
@@ -50,8 +50,8 @@ def run(args) -> int:
 
 
 def _run_video(args) -> int:
-    from drn.demo import limit_threads
-    from drn.demo_video import VideoDemoSettings, run_video_demo
+    from drn.demo.synthetic import limit_threads
+    from drn.demo.video import VideoDemoSettings, run_video_demo
 
     settings = VideoDemoSettings()
     if args.videos:
@@ -70,7 +70,7 @@ def _run_video(args) -> int:
 
 
 def _print_result(result, timed: str, contents: str) -> None:
-    from drn.engine.protocol import describe as describe_protocol
+    from drn.metrics.protocol import describe as describe_protocol
 
     protocol = describe_protocol(result.eval_config["protocol"], result.eval_config["nms_threshold"])
     print(f"\ntest split: {result.test_queries} queries (trained on {result.train_queries}); "

@@ -29,12 +29,12 @@ def run(args) -> int:
     from pathlib import Path
 
     from drn.engine.evaluate import evaluate_split, explain_empty_rankings
-    from drn.engine.protocol import describe as describe_protocol
     from drn.engine.experiment import build_split, open_feature_source
-    from drn.engine.io import check_output_folder, remove_stale_temporaries, write_results
     from drn.engine.runlock import FolderLock
-    from drn.engine.threads import set_threads
-    from drn.inference import load_trained_model
+    from drn.inference.grounder import load_trained_model
+    from drn.metrics.protocol import describe as describe_protocol
+    from drn.utils.io import check_output_folder, remove_stale_temporaries, write_results
+    from drn.utils.threads import set_threads
 
     out = check_output_folder(args.out)  # before the evaluation, not after it
     threads, why = set_threads(args.threads)

@@ -1,111 +1,103 @@
-"""`drn predict CHECKPOINT --features FILE --query "..." [--query ...] [--duration S] [--plot out.png]`:
-ranked segments of one video for free-text queries, as JSON. `--video FILE` and `--queries FILE`
-(video files, batches) are in drn/cli/predict_batch.py."""
+"""`drn predict CHECKPOINT ...`: rank the moments of videos for free-text queries. Three modes:
+
+    drn predict CHECKPOINT --features FILE --query "..." [--query ...] [--duration S] [--plot out.png]
+    drn predict CHECKPOINT --video FILE --query "..." [--query ...] [--backbone NAME] [--plot out.png]
+    drn predict CHECKPOINT --queries QUERIES.jsonl (--features DIR_OR_H5 | --videos DIR) --out PRED.jsonl
+
+This module holds the parser and every argument check (they run before the model loads);
+`drn.cli.predict_modes` runs each mode.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 
 from drn.cli.common import ArgumentError, add_overrides, add_threads, report_errors
-from drn.cli.predict_batch import add_video_options, run_video_or_batch, wants_video_or_batch
-
-logger = logging.getLogger("drn")
 
 
 def add_parser(sub):
-    p = sub.add_parser("predict", help="ground free-text queries in one video's features (JSON; --plot)",
-                       description="Rank segments of one video for each query. Prints JSON: per query its "
-                                   "[start, end, score] windows, best first, in seconds (fractions of the video "
-                                   "when --duration is not given).")
+    p = sub.add_parser("predict", help="ground free-text queries in a video (features or file) or a JSONL batch",
+                       description="Rank the moments of a video for each query: from its features (--features), "
+                                   "from a video file (--video, extracted with the checkpoint's backbone), or for "
+                                   "a JSONL file of queries over many videos (--queries ... --out). The first two "
+                                   "print JSON: per query its [start, end, score] windows, best first, in seconds "
+                                   "(fractions of the video for --features without --duration).")
     p.add_argument("checkpoint", help="a checkpoint written by drn train")
-    p.add_argument("--features", help="the video's [windows, D] features: .npy or .pt; or a "
-                                       "feature folder / HDF5 file with --vid (or with --queries)")
+    p.add_argument("--features", help="the video's [windows, D] features: .npy or .pt; or a feature folder / "
+                                      "HDF5 file with --vid (or with --queries)")
     p.add_argument("--vid", help="video id inside a feature folder or HDF5 file")
+    p.add_argument("--video", help="a video file: extract its features with the checkpoint's backbone, then rank")
     p.add_argument("--query", action="append", help="a sentence (repeatable)")
-    p.add_argument("--duration", type=float, help="video length in seconds")
+    p.add_argument("--duration", type=float, help="with --features: the video's length in seconds")
     p.add_argument("--gt", nargs=2, type=float, action="append", metavar=("START", "END"),
                    help="ground truth of each query, in order, for the plot; seconds (fractions without --duration)")
     p.add_argument("--plot", help="also draw the timelines over the matching and IoU scores to this image "
                                   "(.png, .pdf, .svg, ...)")
+    p.add_argument("--queries", help="a JSONL file of {qid, vid, query[, duration]} lines: predict them all "
+                                     "(videos from --features or --videos) and write --out")
+    p.add_argument("--videos", help="with --queries: a folder of video files named VID.mp4 (or .mkv, .webm, ...; "
+                                    "searched recursively)")
+    p.add_argument("--out", help="with --queries: the predictions file to write (JSON lines, as drn eval writes)")
+    p.add_argument("--backbone", help="the backbone the checkpoint's features came from, when it records none")
+    p.add_argument("--weights", help="the backbone's weights (default: those the checkpoint records, else "
+                                     "'default'; a file for offline machines)")
+    p.add_argument("--batch-size", type=int, help="with --queries: queries per forward pass (default eval.batch_size)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_overrides(p)
     add_threads(p, "default: the idle cores")
-    add_video_options(p)
     return p
 
 
-def check_arguments(args) -> None:
-    """Everything about the arguments that can be wrong, before the model is loaded."""
+def mode_of(args) -> str:
+    """"features", "video" or "queries", from the arguments given; an `ArgumentError` when they
+    mix modes or miss what the mode needs."""
+    if args.video and args.queries:
+        raise ArgumentError("give either --video (one video, --query sentences) or --queries (a JSONL file), not both")
+    if args.queries:
+        if args.query:
+            raise ArgumentError("--queries reads the queries from the file; drop --query")
+        if not args.out:
+            raise ArgumentError("--queries needs --out PRED.jsonl, the predictions file to write")
+        if bool(args.features) == bool(args.videos):
+            raise ArgumentError("--queries needs exactly one of --features (a feature folder or HDF5 file) or "
+                                "--videos (a folder of video files)")
+        return "queries"
+    if args.video:
+        if not args.query:
+            raise ArgumentError("--video needs at least one --query")
+        if args.features or args.duration is not None:
+            raise ArgumentError("--video takes its features and duration from the file; drop --features / --duration")
+        return "video"
+    if not args.features or not args.query:
+        raise ArgumentError("give --features and --query (or --video FILE --query, or --queries FILE)")
+    return "features"
+
+
+def check_arguments(args) -> str:
+    """Every check of the arguments that needs no file and no model; returns the mode."""
+    mode = mode_of(args)
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
         raise ArgumentError(f"--duration must be a finite number of seconds > 0, got {args.duration}")
-    if args.gt and len(args.gt) != len(args.query):
-        raise ArgumentError(f"give one --gt per --query ({len(args.query)}), got {len(args.gt)}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ArgumentError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.gt and len(args.gt) != len(args.query or ()):
+        raise ArgumentError(f"give one --gt per --query ({len(args.query or ())}), got {len(args.gt)}")
     for start, end in args.gt or ():
         if not (math.isfinite(start) and math.isfinite(end)):
             raise ArgumentError(f"--gt {start} {end}: expected finite times")
-
-
-def checked_ground_truth(gt: list[list[float]] | None, span: float, unit: str) -> list[list[float]]:
-    """The --gt pairs as the plot draws them: a reversed pair is swapped and a pair outside
-    [0, span] is clipped to it, each with a warning."""
-    out = []
-    for i, (start, end) in enumerate(gt or (), start=1):
-        if start > end:
-            logger.warning("--gt %d: start %g is after end %g; drawn swapped", i, start, end)
-            start, end = end, start
-        if start < 0 or end > span:
-            logger.warning("--gt %d: [%g, %g] reaches outside the video [0, %g] %s; drawn clipped to it", i, start, end,
-                           span, unit)
-            start, end = min(max(start, 0.0), span), min(max(end, 0.0), span)
-        out.append([start, end])
-    return out
+    return mode
 
 
 @report_errors
 def run(args) -> int:
-    from drn.engine.evaluate import explain_empty_rankings
-    from drn.engine.threads import set_threads
-    from drn.inference import Grounder, load_video_features
+    from drn.cli import predict_modes
+    from drn.utils.threads import set_threads
 
+    mode = check_arguments(args)
     if args.plot:
-        from drn.plot import check_plot_path
+        from drn.utils.plots import check_plot_path
 
         check_plot_path(args.plot, "--plot")
-    if wants_video_or_batch(args):
-        set_threads(args.threads)
-        return run_video_or_batch(args)
-    if not args.features or not args.query:
-        raise ArgumentError("give --features and --query (or --video FILE --query, or --queries FILE)")
-    check_arguments(args)
     set_threads(args.threads)
-    unit = "seconds" if args.duration is not None else "fraction of the video"
-    span = args.duration or 1.0
-    gt = checked_ground_truth(args.gt, span, unit)
-    grounder = Grounder(args.checkpoint, args.overrides)
-    features = load_video_features(args.features, args.vid)
-    results = grounder.ground(features, args.query, args.duration)
-    explain_empty_rankings(results, grounder.config.score_threshold)
-    output = {"checkpoint": args.checkpoint, "features": args.features, "duration": args.duration, "unit": unit,
-              "plot": args.plot, "results": [{"query": r["query"], "pred_relevant_windows": r["pred_relevant_windows"]}
-                                             for r in results]}
-    if args.plot:
-        from pathlib import Path
-
-        from drn.plot import plot_grounding
-
-        for i, result in enumerate(results):
-            result["duration"] = span
-            if gt:
-                result["relevant_windows"] = [gt[i]]
-        title = f"drn predict: {Path(args.features).name}" + (f" [{args.vid}]" if args.vid else "")
-        plot_grounding(results, args.plot, unit="s" if args.duration else "fraction of the video", title=title)
-    print(_format(output))
-    return 0
-
-
-def _format(output: dict) -> str:
-    """Indented JSON with one line per query, so ranked windows stay readable."""
-    head = [f"  {json.dumps(key)}: {json.dumps(value)}," for key, value in output.items() if key != "results"]
-    results = ",\n".join(f"    {json.dumps(result)}" for result in output["results"])
-    return "{\n" + "\n".join(head) + '\n  "results": [\n' + results + "\n  ]\n}"
+    return {"features": predict_modes.run_features, "video": predict_modes.run_video,
+            "queries": predict_modes.run_queries}[mode](args)

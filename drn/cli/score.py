@@ -32,9 +32,9 @@ def _no_nan(obj):
 
 @report_errors
 def run(args) -> int:
-    from drn.engine.io import check_output_file, write_json
     from drn.metrics.qvhighlights import qvhighlights_report
     from drn.metrics.rows import ScoreInputError, read_ground_truth, read_predictions
+    from drn.utils.io import check_output_file, write_json
 
     out = check_output_file(args.out) if args.out else None
     ground_truth = read_ground_truth(args.gt)

@@ -3,19 +3,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
-import sys
 
 from drn.cli.common import add_overrides, report_errors
 from drn.errors import UserError
+from drn.serve.sockets import bind, is_loopback
 
 logger = logging.getLogger("drn")
-
-
-class PortError(UserError, OSError):
-    """The address to serve on cannot be bound (in use, not an address of this machine)."""
 
 
 def add_parser(sub):
@@ -36,27 +30,6 @@ def add_parser(sub):
     p.add_argument("--device", help="where the model runs (default: the checkpoint config's train.device)")
     add_overrides(p)
     return p
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on (host, port), or `PortError` in one line."""
-    if not 0 <= port <= 65535:
-        raise PortError(f"--port must be in 0..65535, got {port}")
-    try:
-        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-    except ValueError:
-        family = socket.AF_INET  # a host name such as localhost
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        reason = "is in use" if exc.errno == 98 else f"cannot be bound ({exc.strerror or exc})"
-        raise PortError(f"--host {host} --port {port}: the address {reason}") from None
-    sock.set_inheritable(True)
-    return sock
 
 
 @report_errors
@@ -80,7 +53,7 @@ def run(args) -> int:
     app = create_app(settings, host=args.host)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    if not ipaddress.ip_address(host).is_loopback:
+    if not is_loopback(host):
         logger.warning("serving on %s: anyone who can reach this machine can use the page and upload videos", host)
     print(f"drn serve: http://{shown}:{port}/ (Ctrl-C stops)", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))

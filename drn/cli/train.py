@@ -7,8 +7,8 @@ import logging
 import os
 import sys
 
-from drn.engine import distributed as dist
 from drn.cli.common import add_overrides, add_threads, report_errors
+from drn.engine import distributed as dist
 
 
 def add_parser(sub):
@@ -31,8 +31,8 @@ def add_parser(sub):
 @report_errors
 def run(args) -> int:
     from drn.config import load_config
-    from drn.engine.threads import set_threads
     from drn.engine.train import train
+    from drn.utils.threads import set_threads
 
     cfg = load_config(args.config, args.overrides)
     threads, why = set_threads(args.threads)

@@ -1,9 +1,12 @@
 """Data layer: annotation readers, video features, vocabulary, word vectors, datasets, and the
 synthetic data generator."""
 
-from drn.data.activitynet import read_activitynet_captions
-from drn.data.annotations import FORMAT_ALIASES, read_annotations
-from drn.data.charades import read_charades_sta, read_durations
+from drn.data.annotations.activitynet import read_activitynet_captions
+from drn.data.annotations.charades import read_charades_sta, read_durations
+from drn.data.annotations.jsonl import read_jsonl_annotations
+from drn.data.annotations.query import AnnotationFormatError, Query, QuirkReport
+from drn.data.annotations.read import FORMAT_ALIASES, read_annotations
+from drn.data.annotations.tacos import read_tacos
 from drn.data.dataset import GroundingDataset, build_dataset, collate
 from drn.data.features import (
     FeatureDimError,
@@ -14,12 +17,9 @@ from drn.data.features import (
     open_features,
     resample_to_clips,
 )
-from drn.data.jsonl import read_jsonl_annotations
-from drn.data.glove import load_aligned_npy, load_glove_text, load_word_vectors
-from drn.data.query import AnnotationFormatError, Query, QuirkReport
-from drn.data.synthetic import make_synthetic_dataset
-from drn.data.tacos import read_tacos
-from drn.data.vocab import PAD_ID, Vocabulary, tokenize
+from drn.data.synthetic.dataset import make_synthetic_dataset
+from drn.data.text.glove import load_aligned_npy, load_glove_text, load_word_vectors
+from drn.data.text.vocab import PAD_ID, Vocabulary, tokenize
 
 __all__ = [
     "AnnotationFormatError",

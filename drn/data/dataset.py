@@ -27,12 +27,12 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from drn.data.annotations import read_annotations
-from drn.data.charades import DurationSource
+from drn.data.annotations.charades import DurationSource
+from drn.data.annotations.query import MAX_EXAMPLES, Query, QuirkReport
+from drn.data.annotations.read import read_annotations
 from drn.data.features import POOLINGS, FeatureSource, open_features, resample_to_clips
-from drn.data.npz_features import TextFeatures
-from drn.data.query import MAX_EXAMPLES, Query, QuirkReport
-from drn.data.vocab import PAD_ID, Vocabulary
+from drn.data.features.npz import TextFeatures
+from drn.data.text.vocab import PAD_ID, Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def build_dataset(
     """Read one annotation split and pair it with its features; logs the quirk report once.
 
     Args:
-        format: annotation format, see `drn.data.annotations.FORMAT_ALIASES`.
+        format: annotation format, see `drn.data.annotations.read.FORMAT_ALIASES`.
         annotation_path: the split's annotation file.
         durations: durations for Charades-STA (CSV/JSON paths or a mapping); None for the JSON
             formats.

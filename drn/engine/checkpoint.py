@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drn.engine.io import atomic_write
 from drn.errors import UserError
+from drn.utils.io import atomic_write
 
 CHECKPOINT_FORMAT = "drn-checkpoint"
 CHECKPOINT_VERSION = 1

@@ -4,7 +4,7 @@ A prediction row (one per query, the JSON-lines format of Moment-DETR / Lighthou
     {"qid", "vid", "query", "duration", "pred_relevant_windows": [[start, end, score], ...],
      "relevant_windows": [[start, end], ...]}
 in seconds, best first; "relevant_windows" lists every ground-truth window of the query. Under the
-official protocol (`eval.protocol`, drn/engine/protocol.py) a row also holds
+official protocol (`eval.protocol`, drn/metrics/protocol.py) a row also holds
 {"pred_relevant_windows_per_iou": {"0.3": [...], "0.5": [...], "0.7": [...]}}, the list each
 R@n, IoU=m is read from. With `eval.saliency_clip_seconds` set, rows also carry
 "pred_saliency_scores": one score per clip of that length (`drn.model.saliency`). The metrics are
@@ -20,8 +20,6 @@ counted twice.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import logging
 
 import torch
@@ -31,38 +29,15 @@ from tqdm.auto import tqdm
 from drn.data import GroundingDataset
 from drn.data.video_batches import VideoBatches, video_batches
 from drn.engine.distributed import all_gather_objects, get_rank, get_world_size
-from drn.engine.protocol import PER_IOU_KEY, metrics_per_iou, nms_thresholds_per_iou
+from drn.metrics.protocol import PER_IOU_KEY, metrics_per_iou, nms_thresholds_per_iou
 from drn.metrics.qvhighlights import qvhighlights_metrics
-from drn.model import DRN, DRNConfig
-from drn.model.postprocess import postprocess_per_nms
+from drn.metrics.rows import SCORE_DECIMALS, rounded_windows
+from drn.model import DRN
+from drn.model.postprocess import inference_config, postprocess_per_nms
+from drn.model.precision import autocast
 from drn.model.saliency import clip_saliency, to_native_clips
 
 logger = logging.getLogger(__name__)
-
-# Rounding of the rows: 0.1 ms and 1e-6 are far below what any metric resolves.
-SECONDS_DECIMALS = 4
-SCORE_DECIMALS = 6
-
-
-def inference_config(config: DRNConfig, eval_cfg: dict) -> DRNConfig:
-    """The model config with the `eval` section's NMS threshold and top-k."""
-    return dataclasses.replace(config, nms_threshold=float(eval_cfg["nms_threshold"]),
-                               max_detections=int(eval_cfg["top_k"]))
-
-
-def autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on CPU and on GPUs that have it, fp16 on older GPUs; a no-op when disabled."""
-    if not enabled:
-        return contextlib.nullcontext()
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-def rounded_windows(ranked) -> list[list[float]]:
-    """A ranked (start, end, score) list as the rows write it: [[start, end, score], ...], rounded."""
-    return [[round(s, SECONDS_DECIMALS), round(e, SECONDS_DECIMALS), round(p, SCORE_DECIMALS)] for s, e, p in ranked]
-
 
 def prediction_row(query, ranked, saliency: list[float] | None = None) -> dict:
     """One row of the predictions file for a `Query`, its ranked (start, end, score) list and,

@@ -17,9 +17,10 @@ import torch
 
 from drn.config import ConfigError, model_config
 from drn.data import FeatureSource, GroundingDataset, Vocabulary, build_dataset, load_word_vectors, open_features
-from drn.data.npz_features import TextFeatures, open_feature_types
-from drn.model import DRN
+from drn.data.features.npz import TextFeatures
+from drn.data.features.open import open_feature_types
 from drn.errors import UserError, reading
+from drn.model import DRN
 
 logger = logging.getLogger(__name__)
 

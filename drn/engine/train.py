@@ -17,55 +17,58 @@ and the position in the schedule. A run resumed from its last checkpoint repeats
 epoch from its start and ends where the uninterrupted run ends (bit for bit on the same machine
 and thread count).
 
-Test hook: the environment variable DRN_STOP_AFTER_STEPS=N makes the process exit at once, with
-status `STOP_EXIT_CODE` and no cleanup, after N optimizer steps (a simulated crash for the resume
-tests). Do not set it otherwise.
+What watches a run from outside it (a test that simulates a crash, a progress reporter) passes
+`callbacks` (`drn.engine.callbacks.TrainCallback`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm.auto import tqdm
 
-from drn.engine import distributed as dist
-from drn.engine.checkpoint import (check_compatible, load_checkpoint, load_model_state, rng_state, save_checkpoint,
-                            set_rng_state)
 from drn.config import dump
-from drn.data import Vocabulary, collate
-from drn.data.extraction_record import extraction_settings_of
-from drn.engine.evaluate import autocast, evaluate, evaluate_split, explain_empty_rankings
-from drn.engine.experiment import (build_model, build_split, load_vocabulary, open_feature_source, resolve_device,
-                                   seed_everything)
+from drn.data import GroundingDataset, Vocabulary, collate
+from drn.data.features.extraction_record import extraction_settings_of
+from drn.engine import distributed as dist
 from drn.engine import run_folder
-from drn.engine.io import atomic_write_text, check_output_folder, remove_stale_temporaries, write_results
+from drn.engine.callbacks import TrainCallback
+from drn.engine.checkpoint import (
+    check_compatible,
+    load_checkpoint,
+    load_model_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from drn.engine.epoch import StepSettings, TrainError, train_one_epoch
+from drn.engine.evaluate import evaluate, evaluate_split, explain_empty_rankings
+from drn.engine.experiment import (
+    build_model,
+    build_split,
+    load_vocabulary,
+    open_feature_source,
+    resolve_device,
+    seed_everything,
+)
 from drn.engine.runlock import FolderLock
-from drn.model import DRN, drn_losses
-from drn.errors import UserError, os_reason, reading, writing
+from drn.engine.scalar_log import METRIC_NAMES, ScalarLog
+from drn.model import DRN
+from drn.utils.io import atomic_write_text, check_output_folder, remove_stale_temporaries, write_results
 
 logger = logging.getLogger(__name__)
 
-STOP_ENV = "DRN_STOP_AFTER_STEPS"
-STOP_EXIT_CODE = 75
+__all__ = ["TrainError", "TrainResult", "schedule", "train"]
+
 SELECTION_METRIC = "R1@0.5"  # on the validation split; ties broken by mIoU
-LOSS_NAMES = ("total", "match", "regression", "iou")
-METRIC_NAMES = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU")
-LOG_COLUMNS = ("epochs_done", "stage", "epoch", "global_step", "lr", *(f"loss_{n}" for n in LOSS_NAMES),
-               "train_queries_per_s", "train_seconds", "eval_split", *METRIC_NAMES, "best")
-
-
-class TrainError(UserError, RuntimeError):
-    """A run that cannot start or go on (an existing run in the output folder, a diverged loss)."""
 
 
 @dataclass
@@ -85,6 +88,56 @@ class TrainResult:
     num_test_queries: int = 0
 
 
+@dataclass
+class Splits:
+    train: GroundingDataset
+    val: GroundingDataset | None
+    test: GroundingDataset | None
+
+    @property
+    def evaluated(self) -> tuple[GroundingDataset | None, str]:
+        """The split evaluated after each epoch: val, else test (logged only, never used to choose)."""
+        return (self.val, "val") if self.val is not None else (self.test, "test")
+
+
+@dataclass
+class Run:
+    """Everything the epochs of one run share: the settings, the model, the data and the folder."""
+
+    cfg: dict
+    model: DRN
+    vocab: Vocabulary
+    splits: Splits
+    device: torch.device
+    out_dir: Path
+    main: bool  # rank 0: the process that writes files
+    show_progress: bool
+    extraction: dict | None  # how drn extract made the features (saved in checkpoints), else None
+    callbacks: Sequence[TrainCallback] = ()
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "checkpoints" / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / "checkpoints" / "best.pt"
+
+    def step_settings(self, stage: int) -> StepSettings:
+        return StepSettings(stage=stage, grad_clip=float(self.cfg["train"]["grad_clip"]),
+                            amp=bool(self.cfg["train"]["amp"]))
+
+
+@dataclass
+class Progress:
+    """Where the run is: saved in every checkpoint, restored on resume."""
+
+    epochs_done: int = 0
+    global_step: int = 0
+    best: dict | None = None  # {"epochs_done", "stage", "epoch", "metric", "value"} of best.pt
+    history: list[dict] = field(default_factory=list)  # the log.csv rows so far
+
+
 def schedule(epochs: list[int]) -> list[tuple[int, int]]:
     """(stage, epoch within the stage) of every epoch of the run, in order."""
     return [(stage, epoch) for stage, count in zip((1, 2, 3), epochs) for epoch in range(count)]
@@ -92,151 +145,6 @@ def schedule(epochs: list[int]) -> list[tuple[int, int]]:
 
 def _selection_key(metrics: dict[str, float]) -> list[float]:
     return [metrics[SELECTION_METRIC], metrics["mIoU"]]
-
-
-class _StopHook:
-    """DRN_STOP_AFTER_STEPS: exit hard after that many optimizer steps of this process."""
-
-    def __init__(self) -> None:
-        value = os.environ.get(STOP_ENV)
-        self.limit = int(value) if value else None
-        self.steps = 0
-
-    def step(self) -> None:
-        self.steps += 1
-        if self.limit is not None and self.steps >= self.limit:
-            logger.warning("%s=%d reached: exiting with status %d (test hook)", STOP_ENV, self.limit, STOP_EXIT_CODE)
-            logging.shutdown()
-            os._exit(STOP_EXIT_CODE)
-
-
-def _number(text: str):
-    """A log.csv cell as the int, float or string it was written from."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-class _ScalarLog:
-    """log.csv (one row per epoch) and TensorBoard scalars, written by rank 0 only."""
-
-    def __init__(self, out_dir: Path, state: dict | None, enabled: bool) -> None:
-        self.enabled = enabled
-        self.path = out_dir / "log.csv"
-        self.tensorboard = out_dir / "tensorboard"  # its writer's errors (a full disk) name this folder
-        self.rows: list[dict] = []
-        self.writer = None
-        if not enabled:
-            return
-        epochs_done, global_step = (state["epochs_done"], state["global_step"]) if state else (0, 0)
-        if state is not None and "log" in state:
-            # The checkpoint carries the rows up to its own epoch: a kill between writing last.pt
-            # and log.csv loses no row, and anything logged after the checkpoint is dropped.
-            self.rows = [dict(row) for row in state["log"]]
-        elif epochs_done and self.path.exists():  # a checkpoint from before the log moved into it
-            with reading(self.path, "the training log (CSV)"), self.path.open(newline="", encoding="utf-8") as f:
-                rows = [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(f)]
-            self.rows = [row for row in rows if row["epochs_done"] <= epochs_done]
-        self._write_csv()
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is a dependency, but a broken install should not stop training
-            logger.warning("tensorboard is not importable: scalars go to log.csv only")
-        else:
-            with writing(self.tensorboard):
-                self.writer = SummaryWriter(str(self.tensorboard), purge_step=global_step if epochs_done else None)
-
-    def _write_csv(self) -> None:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
-        atomic_write_text(self.path, buffer.getvalue())
-
-    def step(self, global_step: int, losses: dict[str, float]) -> None:
-        if self.writer is not None:
-            with writing(self.tensorboard):
-                for name, value in losses.items():
-                    self.writer.add_scalar(f"train/loss_{name}", value, global_step)
-
-    def epoch(self, row: dict) -> None:
-        """Log one epoch's row (already saved in the checkpoint, see `train`)."""
-        if not self.enabled:
-            return
-        self.rows.append(row)
-        self._write_csv()
-        if self.writer is not None:
-            step = row["global_step"]
-            with writing(self.tensorboard):
-                self.writer.add_scalar("train/queries_per_s", row["train_queries_per_s"], step)
-                self.writer.add_scalar("train/stage", row["stage"], step)
-                for name in METRIC_NAMES:
-                    self.writer.add_scalar(f"{row['eval_split']}/{name}", row[name], step)
-                self.writer.flush()
-
-    def close(self) -> None:
-        if self.writer is not None:
-            writer, self.writer = self.writer, None
-            try:
-                writer.close()
-            except OSError as exc:  # the run's own error (e.g. the same full disk) is already on its way
-                logger.warning("could not close the TensorBoard log in %s: %s", self.tensorboard, os_reason(exc))
-
-
-def train_one_epoch(model: DRN, forward: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                    device: torch.device, stage: int, cfg: dict, *, scaler: torch.amp.GradScaler | None,
-                    global_step: int, log: _ScalarLog, stop: _StopHook, description: str,
-                    show_progress: bool) -> tuple[dict[str, float], int, int]:
-    """One pass over `loader` in training stage `stage`.
-
-    `forward` is `model` or its DDP wrapper. Returns (mean of each loss over the batches, the
-    global step after the epoch, queries seen by this process).
-    """
-    train_cfg = cfg["train"]
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    forward.train()
-    sums = dict.fromkeys(LOSS_NAMES, 0.0)
-    batches = queries = 0
-    bar = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not show_progress)
-    for batch in bar:
-        features = batch["features"].to(device, non_blocking=True)
-        # The lengths stay on the host, where the packed LSTM reads them; no copy waits for the device.
-        words, lengths = batch["words"].to(device, non_blocking=True), batch["lengths"]
-        with autocast(device, train_cfg["amp"]):
-            output = forward(features, words, lengths)
-        losses = drn_losses(output, batch["windows"].to(device, non_blocking=True),
-                            batch["duration"].to(device, non_blocking=True), model.config, stage,
-                            num_segments=batch["num_windows"].to(device, non_blocking=True))
-        total = losses["total"]
-        if not torch.isfinite(total):
-            raise TrainError(f"the loss became {total.item()} at stage {stage}, step {global_step + 1} "
-                             f"({ {k: round(v.item(), 4) for k, v in losses.items()} }); lower train.lr[{stage - 1}] "
-                             "or check the features for NaN/inf. The last checkpoint is intact")
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(total).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, train_cfg["grad_clip"])
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(params, train_cfg["grad_clip"])
-            optimizer.step()
-        global_step += 1
-        values = {name: losses[name].item() for name in LOSS_NAMES}
-        for name, value in values.items():
-            sums[name] += value
-        batches += 1
-        queries += len(batch["qid"])
-        log.step(global_step, values)
-        bar.set_postfix(loss=f"{values['total']:.3f}", refresh=False)
-        stop.step()
-    bar.close()
-    return {name: value / max(batches, 1) for name, value in sums.items()}, global_step, queries
 
 
 def _config_drift(saved: dict, current: dict) -> list[str]:
@@ -316,139 +224,161 @@ def _test_chosen(model: DRN, chosen: Path, test_set, device: torch.device, cfg: 
 
 
 def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
-          show_progress: bool = True) -> TrainResult:
+          show_progress: bool = True, callbacks: Sequence[TrainCallback] = ()) -> TrainResult:
     """Run (or, with `resume`, continue) the three-stage training of `cfg` in `out_dir`.
 
     Writes OUT/config.yaml, OUT/vocab.json, OUT/log.csv, OUT/tensorboard/, OUT/checkpoints/
-    {last,best}.pt and, with a test split, OUT/metrics.json and OUT/predictions.jsonl (rank 0
+    {last,best}.pt and, with a test split, OUT/predictions.jsonl and OUT/metrics.json (rank 0
     only under DDP), holding OUT's lock (`FolderLock`) all the while. Everything a user can get
     wrong (the folder, the config, every feature file the splits use) is checked before the first
     write. Raises `RunFolderError` when `out_dir` already holds a run and neither `resume` nor
     `overwrite` says what to do with it, `FolderBusyError` when another process holds it.
     """
     out_dir = check_output_folder(out_dir)
-    last_path = out_dir / "checkpoints" / "last.pt"
-    best_path = out_dir / "checkpoints" / "best.pt"
     seen = run_folder.snapshot(out_dir)
-    state = _resume_state(cfg, out_dir, last_path, resume, overwrite)
+    state = _resume_state(cfg, out_dir, out_dir / "checkpoints" / "last.pt", resume, overwrite)
 
     device = dist.init_distributed(resolve_device(str(cfg["train"]["device"])))
     main = dist.is_main_process()
-    seed = int(cfg["train"]["seed"])
-    seed_everything(seed)
+    seed_everything(int(cfg["train"]["seed"]))
 
     source = open_feature_source(cfg)
     vocab = Vocabulary(state["vocab"]["word2id"]) if state else None
     if vocab is None and cfg["data"]["vocab"] is not None:
         vocab = load_vocabulary(cfg)
-    train_set = build_split(cfg, "train", vocab, source, show_progress=show_progress and main)
+    progress = show_progress and main
+    train_set = build_split(cfg, "train", vocab, source, show_progress=progress)
     vocab = train_set.vocab
-    val_set = build_split(cfg, "val", vocab, source, show_progress=show_progress and main) if cfg["data"]["val"] else None
-    test_set = build_split(cfg, "test", vocab, source, show_progress=show_progress and main) if cfg["data"]["test"] else None
-    eval_set, eval_split = (val_set, "val") if val_set is not None else (test_set, "test")
+    val_set = build_split(cfg, "val", vocab, source, show_progress=progress) if cfg["data"]["val"] else None
+    test_set = build_split(cfg, "test", vocab, source, show_progress=progress) if cfg["data"]["test"] else None
 
     model = build_model(cfg, vocab, load_glove=state is None).to(device)
+    run = Run(cfg, model, vocab, Splits(train_set, val_set, test_set), device, out_dir, main, show_progress,
+              extraction_settings_of(cfg["data"]["features"]), tuple(callbacks))
     if state is not None:
-        load_model_state(model, state["model"], last_path)
+        load_model_state(model, state["model"], run.last_path)
     lock = _claim_folder(out_dir, seen, overwrite) if main else None
     try:
         if main:
             atomic_write_text(out_dir / "config.yaml", dump(cfg))
             vocab.save(out_dir / "vocab.json")
-        return _run_schedule(cfg, state, model, vocab, device, main, seed, train_set, val_set, eval_set, eval_split,
-                             test_set, out_dir, last_path, best_path, show_progress)
+        return _run_schedule(run, state)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _run_schedule(cfg, state, model, vocab, device, main, seed, train_set, val_set, eval_set, eval_split, test_set,
-                  out_dir, last_path, best_path, show_progress) -> TrainResult:
+def _run_schedule(run: Run, state: dict | None) -> TrainResult:
     """The epochs of `schedule(train.epochs)` from the checkpoint `state` on (all of them when
     None), then the test evaluation of the chosen checkpoint."""
+    cfg, model = run.cfg, run.model
     plan = schedule(cfg["train"]["epochs"])
-    extraction = extraction_settings_of(cfg["data"]["features"])  # None unless drn extract wrote them
-    start = state["epochs_done"] if state else 0
-    global_step = state["global_step"] if state else 0
-    best = state["best"] if state else None
+    progress = Progress()
     if state is not None:
         set_rng_state(state["rng"])
-        logger.info("resuming %s after %d of %d epochs (stage %d, epoch %d done), step %d", out_dir, start,
-                    len(plan), state["stage"], state["epoch"], global_step)
+        progress = Progress(state["epochs_done"], state["global_step"], state["best"])
+        logger.info("resuming %s after %d of %d epochs (stage %d, epoch %d done), step %d", run.out_dir,
+                    progress.epochs_done, len(plan), state["stage"], state["epoch"], progress.global_step)
+    sampler = DistributedSampler(run.splits.train, num_replicas=dist.get_world_size(), rank=dist.get_rank(),
+                                 shuffle=True, seed=int(cfg["train"]["seed"]))
+    loader = DataLoader(run.splits.train, batch_size=cfg["train"]["batch_size"], sampler=sampler, collate_fn=collate,
+                        num_workers=cfg["data"]["num_workers"], pin_memory=run.device.type == "cuda")
+    log = ScalarLog(run.out_dir, state, enabled=run.main)
+    progress.history = list(log.rows)
 
-    world, rank = dist.get_world_size(), dist.get_rank()
-    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed)
-    loader = DataLoader(train_set, batch_size=cfg["train"]["batch_size"], sampler=sampler, collate_fn=collate,
-                        num_workers=cfg["data"]["num_workers"], pin_memory=device.type == "cuda")
-    log = _ScalarLog(out_dir, state, enabled=main)
-    stop = _StopHook()
-    use_amp = bool(cfg["train"]["amp"])
-    history = list(log.rows)
+    def on_step(global_step: int, losses: dict[str, float]) -> None:
+        log.step(global_step, losses)
+        for callback in run.callbacks:
+            callback.on_step(global_step, losses)
 
     optimizer = scaler = forward = current_stage = None
     try:
-        for index in range(start, len(plan)):
+        for index in range(progress.epochs_done, len(plan)):
             stage, epoch = plan[index]
-            lr = float(cfg["train"]["lr"][stage - 1])
             if stage != current_stage:
-                model.set_stage(stage)
-                resuming_stage = state is not None and index == start and state["stage"] == stage
-                optimizer, scaler = _stage_optimizer(model, stage, cfg, device, state if resuming_stage else None)
-                forward = model
-                if dist.is_distributed():
-                    forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+                resuming_stage = state is not None and index == progress.epochs_done and state["stage"] == stage
+                optimizer, scaler, forward = _start_stage(run, stage, state if resuming_stage else None)
                 current_stage = stage
-                logger.info("stage %d: %d epochs at lr %g", stage, cfg["train"]["epochs"][stage - 1], lr)
-
-            sampler.set_epoch(index)
+            sampler.set_epoch(index)  # the shuffle of epoch `index` depends on (seed, index) alone
             began = time.perf_counter()
-            losses, global_step, seen = train_one_epoch(
-                model, forward, loader, optimizer, device, stage, cfg, scaler=scaler, global_step=global_step,
-                log=log, stop=stop, description=f"stage {stage} epoch {epoch + 1}/{cfg['train']['epochs'][stage - 1]}",
-                show_progress=show_progress and main)
-            seconds = time.perf_counter() - began
-            # Every rank runs as many batches (the sampler pads), so the mean of the means is the mean.
-            totals = dist.all_reduce_sum(torch.tensor([seen, *losses.values()], dtype=torch.float64))
-            seen = int(totals[0].item())
-            losses = {name: value / world for name, value in zip(losses, totals[1:].tolist())}
-
-            metrics, _ = evaluate(model, eval_set, device, cfg["eval"], use_iou=stage > 1, amp=use_amp,
-                                  num_workers=cfg["data"]["num_workers"], show_progress=show_progress and main
-                                  ) if eval_set is not None else ({}, [])
-            improved = False
-            if val_set is not None and (best is None or _selection_key(metrics) > best["value"]):
-                best = {"epochs_done": index + 1, "stage": stage, "epoch": epoch + 1, "metric": SELECTION_METRIC,
-                        "value": _selection_key(metrics)}
-                improved = True
-            row = {"epochs_done": index + 1, "stage": stage, "epoch": epoch + 1, "global_step": global_step, "lr": lr,
-                   **{f"loss_{n}": round(v, 6) for n, v in losses.items()},
-                   "train_queries_per_s": round(seen / seconds, 2), "train_seconds": round(seconds, 3),
-                   "eval_split": eval_split, **{n: round(metrics.get(n, math.nan), 4) for n in METRIC_NAMES},
-                   "best": int(improved)}
-            history.append(row)
-            payload = {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "stage": stage, "epoch": epoch + 1, "epochs_done": index + 1, "global_step": global_step,
-                "rng": rng_state(), "config": cfg, "vocab": {"word2id": vocab.word2id},
-                "metrics": {"split": eval_split, **metrics}, "best": best, "log": list(history),
-                "extraction": extraction,
-            }
-            if main:
-                # best before last: a crash in between repeats this epoch and rewrites both.
-                if improved:
-                    save_checkpoint(payload, best_path)
-                save_checkpoint(payload, last_path)
-            log.epoch(row)  # after the checkpoint, which holds the row too (see _ScalarLog)
-            logger.info("stage %d epoch %d: loss %.4f, %.1f queries/s, %s R1@0.5 %.2f mIoU %.2f%s", stage, epoch + 1,
-                        losses["total"], row["train_queries_per_s"], eval_split, metrics.get("R1@0.5", math.nan),
-                        metrics.get("mIoU", math.nan), " (best)" if improved else "")
+            result = train_one_epoch(
+                model, forward, loader, optimizer, scaler, run.step_settings(stage), run.device,
+                global_step=progress.global_step, on_step=on_step,
+                description=f"stage {stage} epoch {epoch + 1}/{cfg['train']['epochs'][stage - 1]}",
+                show_progress=run.show_progress and run.main)
+            progress.global_step = result.global_step
+            row = _end_epoch(run, progress, index, stage, epoch, result, time.perf_counter() - began, optimizer,
+                             scaler)
+            log.epoch(row)  # after the checkpoint, which holds the row too (see ScalarLog)
+            for callback in run.callbacks:
+                callback.on_epoch_end(row)
             dist.barrier()  # every rank sees the checkpoint before anyone goes on
 
-        chosen = best_path if val_set is not None and best_path.exists() else last_path
+        chosen = run.best_path if run.splits.val is not None and run.best_path.exists() else run.last_path
         test_metrics, num_test = None, 0
-        if test_set is not None:
-            test_metrics, num_test = _test_chosen(model, chosen, test_set, device, cfg, out_dir, main, show_progress)
-        return TrainResult(out_dir, chosen, test_metrics, history, num_test)
+        if run.splits.test is not None:
+            test_metrics, num_test = _test_chosen(model, chosen, run.splits.test, run.device, cfg, run.out_dir,
+                                                  run.main, run.show_progress)
+        return TrainResult(run.out_dir, chosen, test_metrics, progress.history, num_test)
     finally:
         log.close()
+
+
+def _start_stage(run: Run, stage: int, saved: dict | None):
+    """Switch the model to `stage`: its optimizer (restored from `saved` when resuming within the
+    stage), grad scaler and forward module (DDP-wrapped under torchrun)."""
+    run.model.set_stage(stage)
+    optimizer, scaler = _stage_optimizer(run.model, stage, run.cfg, run.device, saved)
+    forward = run.model
+    if dist.is_distributed():
+        device_ids = [run.device.index] if run.device.type == "cuda" else None
+        forward = DistributedDataParallel(run.model, device_ids=device_ids)
+    logger.info("stage %d: %d epochs at lr %g", stage, run.cfg["train"]["epochs"][stage - 1],
+                float(run.cfg["train"]["lr"][stage - 1]))
+    return optimizer, scaler, forward
+
+
+def _end_epoch(run: Run, progress: Progress, index: int, stage: int, epoch: int, result, seconds: float,
+               optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> dict:
+    """Evaluate after an epoch, keep track of the best, write best.pt/last.pt; returns the log row."""
+    cfg = run.cfg
+    world = dist.get_world_size()
+    # Every rank runs as many batches (the sampler pads), so the mean of the means is the mean.
+    totals = dist.all_reduce_sum(torch.tensor([result.queries, *result.losses.values()], dtype=torch.float64))
+    seen = int(totals[0].item())
+    losses = {name: value / world for name, value in zip(result.losses, totals[1:].tolist())}
+    eval_set, eval_split = run.splits.evaluated
+    metrics = {}
+    if eval_set is not None:
+        metrics, _ = evaluate(run.model, eval_set, run.device, cfg["eval"], use_iou=stage > 1,
+                              amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"],
+                              show_progress=run.show_progress and run.main)
+    improved = run.splits.val is not None and (progress.best is None
+                                               or _selection_key(metrics) > progress.best["value"])
+    if improved:
+        progress.best = {"epochs_done": index + 1, "stage": stage, "epoch": epoch + 1, "metric": SELECTION_METRIC,
+                         "value": _selection_key(metrics)}
+    row = {"epochs_done": index + 1, "stage": stage, "epoch": epoch + 1, "global_step": progress.global_step,
+           "lr": float(cfg["train"]["lr"][stage - 1]), **{f"loss_{n}": round(v, 6) for n, v in losses.items()},
+           "train_queries_per_s": round(seen / seconds, 2), "train_seconds": round(seconds, 3),
+           "eval_split": eval_split, **{n: round(metrics.get(n, math.nan), 4) for n in METRIC_NAMES},
+           "best": int(improved)}
+    progress.history.append(row)
+    progress.epochs_done = index + 1
+    if run.main:
+        payload = {
+            "model": run.model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "stage": stage, "epoch": epoch + 1, "epochs_done": index + 1, "global_step": progress.global_step,
+            "rng": rng_state(), "config": cfg, "vocab": {"word2id": run.vocab.word2id},
+            "metrics": {"split": eval_split, **metrics}, "best": progress.best, "log": list(progress.history),
+            "extraction": run.extraction,
+        }
+        # best before last: a crash in between repeats this epoch and rewrites both.
+        if improved:
+            save_checkpoint(payload, run.best_path)
+        save_checkpoint(payload, run.last_path)
+    logger.info("stage %d epoch %d: loss %.4f, %.1f queries/s, %s R1@0.5 %.2f mIoU %.2f%s", stage, epoch + 1,
+                losses["total"], row["train_queries_per_s"], eval_split, metrics.get("R1@0.5", math.nan),
+                metrics.get("mIoU", math.nan), " (best)" if improved else "")
+    return row

@@ -7,8 +7,17 @@ import math
 from os import PathLike
 from pathlib import Path
 
-from drn.data.json_lines import json_objects
 from drn.errors import UserError
+from drn.utils.json_lines import json_objects
+
+# Rounding of the rows: 0.1 ms and 1e-6 are far below what any metric resolves.
+SECONDS_DECIMALS = 4
+SCORE_DECIMALS = 6
+
+
+def rounded_windows(ranked) -> list[list[float]]:
+    """A ranked (start, end, score) list as the rows write it: [[start, end, score], ...], rounded."""
+    return [[round(s, SECONDS_DECIMALS), round(e, SECONDS_DECIMALS), round(p, SCORE_DECIMALS)] for s, e, p in ranked]
 
 
 class ScoreInputError(UserError, ValueError):

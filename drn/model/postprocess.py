@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -13,6 +14,12 @@ from drn.model.locations import decode_segments
 from drn.ops import batched_temporal_nms
 
 Prediction = tuple[float, float, float]
+
+
+def inference_config(config: DRNConfig, eval_cfg: dict) -> DRNConfig:
+    """The model config with the `eval` section's NMS threshold and top-k."""
+    return dataclasses.replace(config, nms_threshold=float(eval_cfg["nms_threshold"]),
+                               max_detections=int(eval_cfg["top_k"]))
 
 
 @torch.no_grad()

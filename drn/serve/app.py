@@ -16,7 +16,6 @@ Routes (JSON unless said otherwise; every error is {"error": "one line"} with a 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import math
 import os
@@ -36,14 +35,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from drn.errors import UserError
-from drn.inference import QueryError
-from drn.serve.engine import NoExtractorError, ServeModel, renamed
+from drn.inference.grounder import QueryError
 from drn.serve.jobs import BusyError, Job, JobQueue
 from drn.serve.library import Entry, Library
+from drn.serve.runner import NoExtractorError, ServeModel, renamed
 from drn.serve.settings import ServeSettings
+from drn.serve.sockets import is_loopback
 from drn.serve.thumbnails import Thumbnails
-from drn.serve.uploads import (FORM_OVERHEAD_BYTES, UploadError, check_duration, limited_receive, media_type_of,
-                               probe_container, save_stream, too_large)
+from drn.serve.uploads import (
+    FORM_OVERHEAD_BYTES,
+    UploadError,
+    check_duration,
+    limited_receive,
+    media_type_of,
+    probe_container,
+    save_stream,
+    too_large,
+)
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -78,11 +86,6 @@ def _shown_name(filename: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80] or "upload"
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(settings: ServeSettings, model: ServeModel | None = None, host: str = "127.0.0.1") -> FastAPI:
@@ -111,7 +114,7 @@ def create_app(settings: ServeSettings, model: ServeModel | None = None, host: s
     # No /docs: its assets come from a CDN, and nothing here reaches the network.
     app = FastAPI(title="drn serve", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.model, app.state.library, app.state.jobs = model, library, jobs
-    if _is_loopback(host):
+    if is_loopback(host):
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS + [host])
 
     @app.middleware("http")

@@ -93,7 +93,7 @@ def background_server(app, host: str = "127.0.0.1"):
     """Serve `app` with uvicorn on a free port of `host` in a thread; yields the base URL."""
     import uvicorn
 
-    from drn.cli.serve import bind
+    from drn.serve.sockets import bind
 
     sock = bind(host, 0)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from drn.engine.io import atomic_write, write_json
 from drn.errors import UserError
+from drn.utils.io import atomic_write, write_json
 
 logger = logging.getLogger(__name__)
 

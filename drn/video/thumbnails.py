@@ -1,5 +1,5 @@
 """Thumbnails of ranked moments: the frame at each moment's middle, drawn under the timelines of
-`drn.plot` (`drn predict --video FILE --plot`)."""
+`drn.utils.plots` (`drn predict --video FILE --plot`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drn.plot import _draw_scores, _draw_timeline, save_figure
+from drn.utils.plots import draw_scores, draw_timeline, save_figure
 
 THUMBNAILS_PER_QUERY = 3
 
@@ -44,7 +44,7 @@ def frames_at(path: str | PathLike, times: Sequence[float], height: int = 96) ->
 
 def plot_video_grounding(results: Sequence[dict], video: str | PathLike, path: str | PathLike,
                          title: str | None = None) -> Path:
-    """Like `drn.plot.plot_grounding` (results in seconds, with "dense" scores), plus per query a
+    """Like `drn.utils.plots.plot_grounding` (results in seconds, with "dense" scores), plus per query a
     row of thumbnails: the middle frame of each of its top `THUMBNAILS_PER_QUERY` moments."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -58,10 +58,10 @@ def plot_video_grounding(results: Sequence[dict], video: str | PathLike, path: s
     for i, result in enumerate(results):
         duration = float(result["duration"])
         timeline = fig.add_subplot(grid[3 * i])
-        _draw_timeline(timeline, result, duration)
+        draw_timeline(timeline, result, duration)
         _draw_thumbnails(fig.add_subplot(grid[3 * i + 1]), video, result["pred_relevant_windows"][:THUMBNAILS_PER_QUERY])
-        _draw_scores(fig.add_subplot(grid[3 * i + 2], sharex=timeline), result.get("dense"), duration, "s")
-    return save_figure(fig, path, title)
+        draw_scores(fig.add_subplot(grid[3 * i + 2], sharex=timeline), result.get("dense"), duration, "s")
+    return save_figure(fig, path, title, ground_truth=any(r.get("relevant_windows") for r in results))
 
 
 def _draw_thumbnails(ax, video, windows: Sequence[Sequence[float]]) -> None:

@@ -1,26 +1,11 @@
-"""Fixtures for the data-layer tests: the shared real annotation files and small feature writers."""
+"""Fixtures for the data-layer tests: the Charades CSVs of the shared data and small feature writers."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-
-def shared_data_dir() -> Path:
-    """`$DRN_SHARED_DATA`, else `../shared/data` next to the repository."""
-    override = os.environ.get("DRN_SHARED_DATA")
-    return Path(override) if override else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    root = shared_data_dir()
-    if not (root / "charades_sta").is_dir():
-        pytest.skip(f"real annotation files not found at {root} (set DRN_SHARED_DATA to their folder)")
-    return root
 
 
 @pytest.fixture(scope="session")

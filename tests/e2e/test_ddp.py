@@ -6,10 +6,9 @@ import json
 import socket
 
 from drn.data import read_charades_sta
-from drn.engine.io import read_jsonl
 from drn.engine.evaluate import metrics_from_rows
-
-from .conftest import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.jsonl import read_jsonl
 
 
 def _free_port() -> int:

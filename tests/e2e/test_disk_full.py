@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from .conftest import cli_env
+from tests.helpers.cli import cli_env
 
 USER_ERROR = 2
 

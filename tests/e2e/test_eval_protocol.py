@@ -7,8 +7,8 @@ import json
 
 from drn.cli import main
 from drn.engine.evaluate import metrics_from_rows
-from drn.engine.io import read_jsonl
-from drn.engine.protocol import PER_IOU_KEY
+from drn.metrics.protocol import PER_IOU_KEY
+from tests.helpers.jsonl import read_jsonl
 
 
 def evaluate_with(capsys, trained_run, out, *overrides):

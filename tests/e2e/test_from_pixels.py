@@ -5,20 +5,19 @@ files, against the mean-segment baseline; and every bad input of the video path 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
 from drn.data import read_charades_sta
-from drn.data.synthetic_video import make_synthetic_video_dataset
-from drn.demo import mean_segment_baseline
-from drn.demo_video import VIDEO_DEMO_MODEL, VideoDemoSettings
-from drn.engine.io import read_jsonl
+from drn.data.synthetic.video import make_synthetic_video_dataset
+from drn.demo.synthetic import mean_segment_baseline
+from drn.demo.video import VIDEO_DEMO_MODEL, VideoDemoSettings
+from drn.inference.video import ground_video
 from drn.metrics import grounding_metrics
-
-from .conftest import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.jsonl import read_jsonl
 
 pytest.importorskip("av")
 USER_ERROR = 2
@@ -96,10 +95,10 @@ def test_held_out_videos_grounded_from_pixels_beat_the_mean_segment_baseline(pix
 
 @pytest.mark.slow
 def test_grounder_ground_video_returns_prediction_rows(pixels_run):
-    from drn.inference import Grounder
+    from drn.inference.grounder import Grounder
 
     video = pixels_run["world"]["videos"] / "test" / "PIXTE00001.mp4"
-    rows = Grounder(pixels_run["checkpoint"], device="cpu").ground_video(video, ["a red square appears", "the blue circle grows"])
+    rows = ground_video(Grounder(pixels_run["checkpoint"], device="cpu"), video, ["a red square appears", "the blue circle grows"])
     assert [row["qid"] for row in rows] == ["PIXTE00001#0", "PIXTE00001#1"]
     for row in rows:
         assert set(row) == {"qid", "vid", "query", "duration", "pred_relevant_windows"}

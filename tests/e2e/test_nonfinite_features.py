@@ -9,10 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from drn.data import read_charades_sta
-from drn.engine.io import read_jsonl
-
-from .conftest import run_cli
-from .test_user_errors import assert_one_line_error
+from tests.helpers.cli import assert_one_line_error, run_cli
+from tests.helpers.jsonl import read_jsonl
 
 
 def _poisoned_features(tmp_path: Path, tiny_data, vids: list[str]) -> Path:

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from drn.cli import main
-from drn.engine.io import read_jsonl
-
-from .conftest import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.jsonl import read_jsonl
 
 USER_ERROR = 2
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.data.conftest import shared_data_dir
-from tests.e2e.conftest import REPO, TINY_MODEL, run_cli
+from tests.helpers.cli import TINY_MODEL, run_cli
+from tests.helpers.paths import REPO, shared_data_dir, shared_file
 
 SPLIT_FILES = {"train": "highlight_train_release.jsonl", "val": "highlight_val_release.jsonl",
                "test": "highlight_test_with_gt.jsonl"}
@@ -29,8 +29,7 @@ def qv_world(tmp_path_factory) -> dict:
     SlowFast-like folders) for the first videos of each split, and CLIP-like text features for
     their queries but one."""
     shared = shared_data_dir()
-    if not (shared / "qvhighlights" / SPLIT_FILES["train"]).is_file():
-        pytest.skip(f"QVHighlights annotation files not found under {shared} (set DRN_SHARED_DATA)")
+    shared_file(f"qvhighlights/{SPLIT_FILES['train']}")
     root = tmp_path_factory.mktemp("qv")
     (root / "data").symlink_to(shared)
     rng = np.random.default_rng(0)

@@ -15,10 +15,9 @@ import pytest
 import torch
 import yaml
 
-from drn.engine.io import current_umask
 from drn.engine.runlock import LOCK_NAME, FolderLock
-
-from .conftest import cli_env, run_cli
+from drn.utils.io import current_umask
+from tests.helpers.cli import cli_env, run_cli
 
 USER_ERROR = 2
 

@@ -10,13 +10,13 @@ import math
 import pytest
 
 from drn.data import read_charades_sta
-from drn.engine.io import read_jsonl
 from drn.engine.evaluate import metrics_from_rows
-from drn.engine.protocol import PER_IOU_KEY
 from drn.engine.runlock import LOCK_NAME
-from drn.engine.train import STOP_ENV, STOP_EXIT_CODE
-
-from .conftest import BATCH, EPOCHS, cli_env, run_cli
+from drn.metrics.protocol import PER_IOU_KEY
+from tests.helpers.cli import BATCH, EPOCHS, run_cli
+from tests.helpers.crash_train import CRASH_EXIT_CODE
+from tests.helpers.jsonl import read_jsonl
+from tests.helpers.paths import REPO
 
 METRIC_KEYS = {"R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU"}
 ROW_KEYS = {"qid", "vid", "query", "duration", "pred_relevant_windows", "relevant_windows", PER_IOU_KEY}
@@ -65,8 +65,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(trained_run, tiny_config
     stop_after = (sum(EPOCHS) - 1) * steps_per_epoch + steps_per_epoch // 2
     out = tmp_path / "killed"
 
-    killed = run_cli("train", str(tiny_config), "--out", str(out), env=cli_env(**{STOP_ENV: str(stop_after)}))
-    assert killed.returncode == STOP_EXIT_CODE, killed.stderr
+    killed = run_cli(str(tiny_config), str(out), str(stop_after), module=("-m", "tests.helpers.crash_train"),
+                     cwd=REPO)
+    assert killed.returncode == CRASH_EXIT_CODE, killed.stderr
     assert (out / "checkpoints" / "last.pt").is_file()
     assert not (out / "metrics.json").exists()
     assert (out / LOCK_NAME).read_text().startswith("pid ")  # the dead process's; its flock died with it

@@ -9,11 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from drn.engine import checkpoint as ckpt
-from drn.errors import FileWriteError
-from drn.engine.checkpoint import CheckpointError, check_compatible, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from drn.config import load_config
-from drn.engine.io import atomic_write_text
+from drn.engine import checkpoint as ckpt
+from drn.engine.checkpoint import (
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from drn.errors import FileWriteError
+from drn.utils.io import atomic_write_text
 
 
 def test_save_then_load_round_trips_plain_payloads(tmp_path):

@@ -9,11 +9,11 @@ import torch
 from drn.config import load_config
 from drn.data import build_dataset, make_synthetic_dataset
 from drn.engine.evaluate import evaluate, metrics_from_rows
-from drn.engine.protocol import PER_IOU_KEY
 from drn.engine.experiment import build_model
-from drn.metrics import grounding_metrics
-from drn.plot import plot_grounding
 from drn.engine.train import schedule
+from drn.metrics import grounding_metrics
+from drn.metrics.protocol import PER_IOU_KEY
+from drn.utils.plots import plot_grounding
 
 TINY = ["model.feature_dim=8", "model.embedding_dim=4", "model.lstm_hidden=4", "model.attention_dim=4",
         "model.position_dim=4", "model.level_channels=[4, 8, 8]", "model.fpn_channels=8"]

@@ -11,8 +11,7 @@ import textwrap
 import pytest
 
 from drn.engine.runlock import LOCK_NAME, FolderBusyError, FolderLock
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.helpers.paths import REPO
 
 
 def _holder(folder) -> subprocess.Popen:
@@ -24,7 +23,7 @@ def _holder(folder) -> subprocess.Popen:
         print("locked", flush=True)
         time.sleep(60)
     """)
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     assert child.stdout.readline().strip() == "locked"
     return child

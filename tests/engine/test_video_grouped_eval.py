@@ -14,11 +14,12 @@ from torch.utils.data import DataLoader
 
 from drn.data import GroundingDataset, Vocabulary, collate, read_charades_sta
 from drn.data.video_batches import VideoBatches, video_batches
-from drn.engine.evaluate import inference_config, predict_dataset, prediction_row, rounded_windows
-from drn.engine.protocol import PER_IOU_KEY, nms_thresholds_per_iou
+from drn.engine.evaluate import predict_dataset, prediction_row
+from drn.metrics.protocol import PER_IOU_KEY, nms_thresholds_per_iou
+from drn.metrics.rows import rounded_windows
 from drn.model import DRN, DRNConfig
-from drn.model.postprocess import postprocess_per_nms
-from tests.data.conftest import shared_data_dir
+from drn.model.postprocess import inference_config, postprocess_per_nms
+from tests.helpers.paths import shared_file
 
 NUM_VIDEOS = 10
 EVAL = {"batch_size": 8, "nms_threshold": 0.45, "top_k": 5, "protocol": "official"}
@@ -26,9 +27,8 @@ EVAL = {"batch_size": 8, "nms_threshold": 0.45, "top_k": 5, "protocol": "officia
 
 @pytest.fixture(scope="module")
 def charades_slice(tmp_path_factory):
-    folder = shared_data_dir() / "charades_sta"
-    if not (folder / "charades_sta_test.txt").is_file():
-        pytest.skip(f"real Charades-STA annotation not found in {folder} (set DRN_SHARED_DATA)")
+    folder = shared_file("charades_sta")
+    shared_file("charades_sta/charades_sta_test.txt")
     queries, _ = read_charades_sta(folder / "charades_sta_test.txt",
                                    [folder / "Charades_v1_train.csv", folder / "Charades_v1_test.csv"])
     vids = list(dict.fromkeys(q.vid for q in queries))[:NUM_VIDEOS]
@@ -60,7 +60,7 @@ def test_the_set_has_videos_with_several_queries(charades_slice):
 
 @pytest.mark.slow
 @torch.no_grad()
-def test_forward_on_video_rows_equals_forward_per_query_bit_for_bit(charades_slice, model):
+def test_forward_on_video_rows_equals_forward_per_query_bit_for_bit(charades_slice, model, one_thread):
     batch = VideoBatches(charades_slice, video_batches([q.vid for q in charades_slice.queries], 64))[0]
     assert batch["features"].shape[0] < len(batch["index"])  # videos shared by queries
     per_query = collate([charades_slice[i] for i in batch["index"]])

@@ -11,8 +11,9 @@ import pytest
 
 from drn.metrics import qvhighlights_metrics
 from drn.metrics.qvhighlights import qvhighlights_report
-from drn.metrics.qvhighlights_reference import qvhighlights_report_reference
-from tests.data.conftest import shared_data_dir
+from tests.helpers.jsonl import read_jsonl
+from tests.helpers.paths import shared_file
+from tests.helpers.qvhighlights_reference import qvhighlights_report_reference
 
 THRESHOLDS = ["0.5", "0.55", "0.6", "0.65", "0.7", "0.75", "0.8", "0.85", "0.9", "0.95"]
 
@@ -174,16 +175,9 @@ REAL_FILES = [("qvhighlights/highlight_val_release.jsonl", 2.0), ("lighthouse_js
               ("lighthouse_jsonl/tacos_test_release.jsonl", 0.5)]
 
 
-def read_jsonl(path):
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 @pytest.mark.parametrize("name,grid", REAL_FILES)
 def test_vectorised_equals_the_per_query_reference_on_real_annotations(name, grid):
-    path = shared_data_dir() / name
-    if not path.is_file():
-        pytest.skip(f"real annotation file {path} not found (set DRN_SHARED_DATA)")
+    path = shared_file(name)
     gt = read_jsonl(path)
     half = len(gt) // 2  # distinct scores on one half, tied scores on the other
     pred = random_predictions(gt[:half], 0, grid, ties=False) + random_predictions(gt[half:], 1, grid, ties=True)
@@ -191,9 +185,7 @@ def test_vectorised_equals_the_per_query_reference_on_real_annotations(name, gri
 
 
 def test_ground_truth_as_predictions_scores_100_on_real_annotations():
-    path = shared_data_dir() / "qvhighlights/highlight_val_release.jsonl"
-    if not path.is_file():
-        pytest.skip(f"real annotation file {path} not found (set DRN_SHARED_DATA)")
+    path = shared_file("qvhighlights/highlight_val_release.jsonl")
     # at most 10 predictions count, so queries with more ground-truth windows cannot reach 100
     gt = [g for g in read_jsonl(path) if len(g["relevant_windows"]) <= 10]
     assert len(gt) > 1500
@@ -210,10 +202,9 @@ def test_ground_truth_as_predictions_scores_100_on_real_annotations():
 def test_published_prediction_metric_pair_when_present():
     """Moment-DETR's released sample predictions on QVHighlights val and the metrics its official
     evaluator printed for them (`sample_val_preds.jsonl`, `sample_val_preds_metrics_raw.json`)."""
-    folder = shared_data_dir() / "qvhighlights"
-    preds, metrics = folder / "sample_val_preds.jsonl", folder / "sample_val_preds_metrics_raw.json"
-    if not (preds.is_file() and metrics.is_file()):
-        pytest.skip(f"the published prediction/metric pair is not in {folder}")
+    folder = shared_file("qvhighlights")
+    preds = shared_file("qvhighlights/sample_val_preds.jsonl")
+    metrics = shared_file("qvhighlights/sample_val_preds_metrics_raw.json")
     published = json.loads(metrics.read_text())
     assert_reports_equal(qvhighlights_report(read_jsonl(preds), read_jsonl(folder / "highlight_val_release.jsonl")),
                          published)

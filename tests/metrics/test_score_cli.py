@@ -11,9 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from drn.cli import main
-
 from drn.metrics.qvhighlights import qvhighlights_report
-from tests.e2e.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 GT = [
     {"qid": 1, "query": "a", "vid": "v1", "duration": 10.0, "relevant_windows": [[2, 6]], "relevant_clip_ids": [1, 2],

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+
+from drn.ops import batched_temporal_nms, batched_temporal_nms_reference, temporal_nms
+
 from .ops_testing import (
     FLOATS,
     LAYOUTS,
@@ -16,8 +19,6 @@ from .ops_testing import (
     requires_ext,
     torchvision_nms,
 )
-
-from drn.ops import batched_temporal_nms, batched_temporal_nms_reference, temporal_nms
 
 
 def _direct(segments, scores, groups, iou_threshold, max_per_group=-1):

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, SEEDS, layout, random_distances, random_segments
 
 import drn.ops
 from drn.ops import batched_temporal_nms, iou_loss, regression_targets, segment_iou, temporal_nms
+
+from .ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, SEEDS, layout, random_distances, random_segments
 
 pytestmark = pytest.mark.cuda
 CUDA = torch.device("cuda")

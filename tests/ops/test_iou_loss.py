@@ -7,9 +7,10 @@ import math
 
 import pytest
 import torch
-from .ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, layout, random_distances, requires_ext
 
 from drn.ops import iou_loss, iou_loss_reference
+
+from .ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, layout, random_distances, requires_ext
 
 LOSS_TYPES = ("iou", "linear_iou", "giou")
 REDUCTIONS = ("none", "sum", "mean")

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .ops_testing import FLOATS, SEEDS, random_distances, random_segments, requires_ext, torchvision_nms
 
 import drn.ops as ops
+
+from .ops_testing import FLOATS, SEEDS, random_distances, random_segments, requires_ext, torchvision_nms
 
 NAN, INF = float("nan"), float("inf")
 # Segments no finite arithmetic makes: NaN anywhere, infinite ends, both ends infinite.

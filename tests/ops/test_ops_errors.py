@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .ops_testing import requires_ext
 
 from drn.ops import (
     batched_temporal_nms,
@@ -16,6 +15,8 @@ from drn.ops import (
     segment_iou_reference,
     temporal_nms,
 )
+
+from .ops_testing import requires_ext
 
 NAN = float("nan")
 SEG = torch.tensor([[0.0, 2.0], [1.0, 3.0], [2.0, 5.0]])

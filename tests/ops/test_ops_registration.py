@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import torch
-from .ops_testing import HAS_EXT, random_distances, random_segments, requires_ext
 
 import drn.ops
 from drn.ops import (
@@ -19,6 +18,8 @@ from drn.ops import (
     segment_iou,
     temporal_nms,
 )
+
+from .ops_testing import HAS_EXT, random_distances, random_segments, requires_ext
 
 OPS = ("segment_iou", "regression_targets", "iou_loss", "batched_temporal_nms")
 SCHEMAS = OPS + ("iou_loss_backward",)

@@ -6,9 +6,10 @@ import math
 
 import pytest
 import torch
-from .ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, SEEDS, layout, random_segments, requires_ext
 
 from drn.ops import regression_targets, regression_targets_reference
+
+from .ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, SEEDS, layout, random_segments, requires_ext
 
 
 def _direct(points, segments, ranges=None, num_segments=None):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, SEEDS, layout, random_segments, requires_ext
 
 from drn.ops import segment_iou, segment_iou_reference
+
+from .ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, SEEDS, layout, random_segments, requires_ext
 
 
 def _direct(a, b, aligned=False):

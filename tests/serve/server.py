@@ -10,7 +10,7 @@ import tempfile
 import time
 import urllib.request
 
-from tests.e2e.conftest import cli_env
+from tests.helpers.cli import cli_env
 
 START_TIMEOUT = 120.0  # seconds; loading torch on a busy 2-core machine is slow
 

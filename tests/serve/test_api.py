@@ -3,13 +3,12 @@ every bad request gets one clear message while the server keeps answering."""
 
 from __future__ import annotations
 
-import io
 import threading
 
 import numpy as np
 import pytest
 
-from drn.inference import Grounder
+from drn.inference.grounder import Grounder
 from tests.serve.conftest import DURATIONS, video_id
 
 QUERIES = ["a person opens the door", "someone sits on the sofa"]

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import cli_env
+from tests.helpers.cli import cli_env
 from tests.serve.browser import headless_chromium, require_browser
 from tests.serve.checkpoints import features_folder
 from tests.serve.server import running_server
@@ -44,7 +44,7 @@ def site(video_checkpoint, videos_dir, tmp_path_factory):
     `drn predict` started on the same inputs (it runs while the browser works)."""
     require_browser()
     root = tmp_path_factory.mktemp("browser")
-    from drn.inference import Grounder
+    from drn.inference.grounder import Grounder
 
     settings = Grounder(video_checkpoint).extraction
     features = features_folder(root / "features", FEATURE_VIDEOS, feature_dim=settings["dim"], settings=settings)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from drn.cli import main
-from tests.e2e.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 
 def assert_one_line(status: int, stderr: str, *parts: str) -> None:

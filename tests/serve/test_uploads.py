@@ -1,5 +1,5 @@
 """Videos through `drn serve`: uploads are probed and limited, extracted once (cached by content),
-grounded as `Grounder.ground_video` grounds them; bad files get a message and the server goes on."""
+grounded as `drn.inference.video.ground_video` grounds them; bad files get a message and the server goes on."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import io
 import numpy as np
 import pytest
 
-from drn.inference import Grounder
+from drn.inference.grounder import Grounder
+from drn.inference.video import ground_video
 from tests.serve.conftest import video_id, wait_for
 from tests.serve.videos import write_video
 
@@ -35,7 +36,7 @@ def test_upload_extract_and_ground_like_ground_video(video_client, video_checkpo
     assert wait_for(video_client, job)["state"] == "done"
 
     rows = video_client.post("/api/predict", json={"video": entry["id"], "queries": QUERIES}).json()["predictions"]
-    expected = Grounder(video_checkpoint).ground_video(video, QUERIES)
+    expected = ground_video(Grounder(video_checkpoint), video, QUERIES)
     assert [r["pred_relevant_windows"] for r in rows] == [r["pred_relevant_windows"] for r in expected]
     assert [r["duration"] for r in rows] == [r["duration"] for r in expected]
     assert [r["qid"] for r in rows] == ["my_clip#0", "my_clip#1"]
@@ -54,7 +55,7 @@ def test_multipart_predict_as_curl_sends_it(video_client, video_checkpoint, tmp_
                                  data={"query": QUERIES})
     assert response.status_code == 200, response.text
     rows = response.json()["predictions"]
-    expected = Grounder(video_checkpoint).ground_video(video, QUERIES)
+    expected = ground_video(Grounder(video_checkpoint), video, QUERIES)
     assert [(r["qid"], r["vid"], r["query"], r["pred_relevant_windows"]) for r in rows] == \
            [(r["qid"], r["vid"], r["query"], r["pred_relevant_windows"]) for r in expected]
 
@@ -175,7 +176,7 @@ def test_users_uploading_at_once_each_get_their_own_video_grounded(video_client,
 
     videos = [write_video(tmp_path / f"user{i}.webm", seconds=3.0 + i, size=64 + 16 * i) for i in range(4)]
     grounder = Grounder(video_checkpoint)
-    expected = {v.stem: [r["pred_relevant_windows"] for r in grounder.ground_video(v, QUERIES)] for v in videos}
+    expected = {v.stem: [r["pred_relevant_windows"] for r in ground_video(grounder, v, QUERIES)] for v in videos}
     got, errors = {}, []
 
     def user(video):

@@ -8,7 +8,7 @@ import socket
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import run_cli
+from tests.helpers.cli import run_cli
 from tests.video.media import truncate, write_video
 
 

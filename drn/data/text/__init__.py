@@ -1,0 +1,1 @@
+"""Query text: tokenising and the vocabulary (`vocab`), GloVe word vectors (`glove`)."""

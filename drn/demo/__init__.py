@@ -1,0 +1,1 @@
+"""`drn demo`: the synthetic-features demo (`synthetic`) and the from-pixels demo (`video`)."""
