@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "glove": None,  # GloVe text file or an aligned .npy; null: embeddings learned from scratch
         "num_workers": 0,  # DataLoader workers
     },
-    "model": _model_defaults(),
+    # DRNConfig's fields; saliency_head may also be "auto": on when data.train has saliency
+    # annotations (QVHighlights-style JSONL), decided when a run starts (`resolve_auto`).
+    "model": {**_model_defaults(), "saliency_head": "auto"},
     "train": {
         "batch_size": 32,
         "epochs": [10, 5, 5],  # per stage: 1 matching + regression, 2 IoU head, 3 all
@@ -71,6 +74,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "device": "auto",  # auto | cpu | cuda | cuda:N
         "amp": False,  # autocast (bf16 on CPU, fp16/bf16 on CUDA); losses stay fp32
         "seed": 0,
+        # Random temporal crops of the training videos (drn/data/augment.py): the probability that
+        # an item is cropped, and the least fraction of its video a crop keeps (0: no crops, DRN).
+        "crop_probability": 0.0,
+        "crop_min_fraction": 0.5,
     },
     "eval": {
         "protocol": "official",  # official: R@n, IoU=m ranked with NMS at m - 0.05 | fixed: all at nms_threshold
@@ -204,6 +211,8 @@ _RULES: dict[str, tuple[Any, str]] = {
                      "auto, cpu, cuda or cuda:N"),
     "train.amp": (lambda v: isinstance(v, bool), "true or false"),
     "train.seed": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "train.crop_probability": (lambda v: is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "train.crop_min_fraction": (lambda v: is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
     "eval.nms_threshold": (lambda v: is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "eval.top_k": (lambda v: is_int(v) and v > 0, "a positive integer"),
     "eval.batch_size": (lambda v: is_int(v) and v > 0, "a positive integer"),
@@ -219,7 +228,9 @@ def _check_model_types(model: dict) -> None:
     for key, value in model.items():
         default = defaults.get(key)
         where = f"model.{key}"
-        if isinstance(default, bool):
+        if key == "saliency_head":
+            _check(isinstance(value, bool) or value == "auto", where, "true, false or auto", value)
+        elif isinstance(default, bool):
             _check(isinstance(value, bool), where, "true or false", value)
         elif is_int(default):
             _check(is_int(value), where, "an integer", value)
@@ -259,6 +270,8 @@ def validate(cfg: dict) -> None:
 def model_config(cfg: dict, vocab_size: int, padding_idx: int = 0) -> DRNConfig:
     """The DRNConfig an experiment config describes, given the vocabulary size."""
     fields = dict(cfg["model"])
+    if fields.get("saliency_head") == "auto":  # not decided yet (no data read): no head
+        fields["saliency_head"] = False
     try:
         if "regression_ranges" in fields:
             fields["regression_ranges"] = [tuple(math.inf if _is_inf(v) else float(v) for v in pair)
@@ -268,6 +281,16 @@ def model_config(cfg: dict, vocab_size: int, padding_idx: int = 0) -> DRNConfig:
                          max_detections=int(cfg["eval"]["top_k"]))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model section: {exc}") from exc
+
+
+def resolve_auto(cfg: dict, training_has_saliency: Callable[[], bool]) -> dict:
+    """`cfg` with model.saliency_head "auto" decided: `training_has_saliency()` (whether
+    data.train carries saliency annotations), called only when needed."""
+    if cfg["model"].get("saliency_head") != "auto":
+        return cfg
+    resolved = copy.deepcopy(cfg)
+    resolved["model"]["saliency_head"] = bool(training_has_saliency())
+    return resolved
 
 
 def dump(cfg: dict) -> str:

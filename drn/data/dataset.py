@@ -32,6 +32,7 @@ from drn.data.annotations.query import MAX_EXAMPLES, Query, QuirkReport
 from drn.data.annotations.read import read_annotations
 from drn.data.features import POOLINGS, FeatureSource, open_features, resample_to_clips
 from drn.data.features.npz import TextFeatures
+from drn.data.saliency_targets import saliency_targets
 from drn.data.text.vocab import PAD_ID, Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ class GroundingDataset(Dataset):
     def query_item(self, index: int) -> dict:
         """Item `index` without its features (what depends on the query alone)."""
         query = self.queries[index]
-        return {
+        item = {
             "words": self.query_words(index),
             "gt": torch.tensor([query.start, query.end], dtype=torch.float32),
             "windows": torch.tensor(query.segments, dtype=torch.float32),
@@ -179,6 +180,9 @@ class GroundingDataset(Dataset):
             "vid": query.vid,
             "query": query.sentence,
         }
+        if query.clip_ids:
+            item["saliency"] = saliency_targets(query, self.num_clips)
+        return item
 
 
 def collate(items: Sequence[dict]) -> dict:
@@ -194,6 +198,9 @@ def collate(items: Sequence[dict]) -> dict:
         num_windows  int64 [B], the valid windows of each row
         duration     float32 [B], seconds
         qid, vid, query  lists of length B
+        saliency, saliency_mask  (only when an item has saliency annotations) float32 [B, T]
+                     per-clip targets in [0, 1] (`saliency_targets`; zeros for an item without)
+                     and bool [B], which items have them
     """
     if not items:
         raise ValueError("collate needs at least one item")
@@ -213,8 +220,14 @@ def collate(items: Sequence[dict]) -> dict:
     windows = torch.zeros(len(items), int(num_windows.max()), 2)
     for row, rows in enumerate(segments):
         windows[row, : len(rows)] = rows
+    saliency = {}
+    if any("saliency" in item for item in items):
+        width = next(item["saliency"] for item in items if "saliency" in item).shape[0]
+        saliency = {"saliency": torch.stack([item.get("saliency", torch.zeros(width)) for item in items]),
+                    "saliency_mask": torch.tensor(["saliency" in item for item in items])}
     return {
         **features,
+        **saliency,
         "words": words,
         "lengths": lengths,
         "gt": torch.stack([item["gt"] for item in items]).to(torch.float32),

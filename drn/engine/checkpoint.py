@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from drn.errors import UserError
+from drn.model.config import PUBLISHED_VALUES
 from drn.utils.io import atomic_write
 
 CHECKPOINT_FORMAT = "drn-checkpoint"
@@ -40,7 +41,8 @@ CHECKPOINT_VERSION = 1
 # Config keys that shape the network or its inputs: a checkpoint only loads under the same values.
 # (Loss and inference settings, e.g. model.score_threshold, may differ.)
 ARCHITECTURE_KEYS = ("data.num_clips", "model.feature_dim", "model.embedding_dim", "model.lstm_hidden",
-                     "model.attention_dim", "model.position_dim", "model.level_channels", "model.fpn_channels")
+                     "model.attention_dim", "model.position_dim", "model.level_channels", "model.fpn_channels",
+                     "model.head_norm")
 
 
 class CheckpointError(UserError, ValueError):
@@ -108,7 +110,17 @@ def load_checkpoint(path: str | PathLike, need: str | None = None) -> dict:
                               f"version {CHECKPOINT_VERSION}")
     if need is not None:
         _check_fields(payload, path, INFERENCE_FIELDS + (RESUME_FIELDS if need == "resume" else ()))
+    _fill_published_values(payload)
     return payload
+
+
+def _fill_published_values(payload: dict) -> None:
+    """A config saved before a model key whose default departs from the published DRN existed was
+    trained with the published value: write it in, so the checkpoint rebuilds its own network."""
+    model = payload.get("config", {}).get("model") if isinstance(payload.get("config"), dict) else None
+    if isinstance(model, dict):
+        for key, value in PUBLISHED_VALUES.items():
+            model.setdefault(key, value)
 
 
 def _is_count(value) -> bool:

@@ -39,7 +39,8 @@ def training_step(model: DRN, forward: torch.nn.Module, batch: dict, optimizer: 
         output = forward(features, words, lengths)
     losses = drn_losses(output, batch["windows"].to(device, non_blocking=True),
                         batch["duration"].to(device, non_blocking=True), model.config, settings.stage,
-                        num_segments=batch["num_windows"].to(device, non_blocking=True))
+                        num_segments=batch["num_windows"].to(device, non_blocking=True),
+                        saliency=batch.get("saliency"), saliency_mask=batch.get("saliency_mask"))
     total = losses["total"]
     if not torch.isfinite(total):
         raise TrainError(f"the loss became {total.item()} at stage {settings.stage} "

@@ -17,6 +17,7 @@ import torch
 
 from drn.config import ConfigError, model_config
 from drn.data import FeatureSource, GroundingDataset, Vocabulary, build_dataset, load_word_vectors, open_features
+from drn.data.annotations.read import read_annotations
 from drn.data.features.npz import TextFeatures
 from drn.data.features.open import open_feature_types
 from drn.errors import UserError, reading
@@ -128,6 +129,15 @@ def build_split(cfg: dict, split: str, vocab: Vocabulary | None, source: Feature
     logger.info("%s split: %d queries", split, len(dataset))
     check_feature_dim(source, dataset, cfg)
     return dataset
+
+
+def training_has_saliency(cfg: dict) -> bool:
+    """Whether data.train carries saliency annotations (QVHighlights-style JSONL with
+    relevant_clip_ids and saliency_scores); only JSONL files can."""
+    if cfg["data"]["format"] != "jsonl":
+        return False
+    queries, _ = read_annotations("jsonl", _existing(cfg, "train"), None)
+    return any(query.clip_ids for query in queries)
 
 
 def build_model(cfg: dict, vocab: Vocabulary, load_glove: bool = True) -> DRN:

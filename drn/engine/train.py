@@ -35,8 +35,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from drn.config import dump
+from drn.config import dump, resolve_auto
 from drn.data import GroundingDataset, Vocabulary, collate
+from drn.data.augment import RandomCrops
 from drn.data.features.extraction_record import extraction_settings_of
 from drn.engine import distributed as dist
 from drn.engine import run_folder
@@ -58,6 +59,7 @@ from drn.engine.experiment import (
     open_feature_source,
     resolve_device,
     seed_everything,
+    training_has_saliency,
 )
 from drn.engine.runlock import FolderLock
 from drn.engine.scalar_log import METRIC_NAMES, ScalarLog
@@ -235,6 +237,7 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, overwr
     `overwrite` says what to do with it, `FolderBusyError` when another process holds it.
     """
     out_dir = check_output_folder(out_dir)
+    cfg = resolve_auto(cfg, lambda: training_has_saliency(cfg))  # what the checkpoints record
     seen = run_folder.snapshot(out_dir)
     state = _resume_state(cfg, out_dir, out_dir / "checkpoints" / "last.pt", resume, overwrite)
 
@@ -281,7 +284,8 @@ def _run_schedule(run: Run, state: dict | None) -> TrainResult:
                     progress.epochs_done, len(plan), state["stage"], state["epoch"], progress.global_step)
     sampler = DistributedSampler(run.splits.train, num_replicas=dist.get_world_size(), rank=dist.get_rank(),
                                  shuffle=True, seed=int(cfg["train"]["seed"]))
-    loader = DataLoader(run.splits.train, batch_size=cfg["train"]["batch_size"], sampler=sampler, collate_fn=collate,
+    train_items = training_items(run.splits.train, cfg)
+    loader = DataLoader(train_items, batch_size=cfg["train"]["batch_size"], sampler=sampler, collate_fn=collate,
                         num_workers=cfg["data"]["num_workers"], pin_memory=run.device.type == "cuda")
     log = ScalarLog(run.out_dir, state, enabled=run.main)
     progress.history = list(log.rows)
@@ -300,6 +304,8 @@ def _run_schedule(run: Run, state: dict | None) -> TrainResult:
                 optimizer, scaler, forward = _start_stage(run, stage, state if resuming_stage else None)
                 current_stage = stage
             sampler.set_epoch(index)  # the shuffle of epoch `index` depends on (seed, index) alone
+            if isinstance(train_items, RandomCrops):
+                train_items.set_epoch(index)  # so do its crops
             began = time.perf_counter()
             result = train_one_epoch(
                 model, forward, loader, optimizer, scaler, run.step_settings(stage), run.device,
@@ -322,6 +328,14 @@ def _run_schedule(run: Run, state: dict | None) -> TrainResult:
         return TrainResult(run.out_dir, chosen, test_metrics, progress.history, num_test)
     finally:
         log.close()
+
+
+def training_items(train_set: GroundingDataset, cfg: dict) -> GroundingDataset | RandomCrops:
+    """The training split as the loader reads it: with random crops when `train.crop_probability` > 0."""
+    probability = float(cfg["train"]["crop_probability"])
+    if probability == 0:
+        return train_set
+    return RandomCrops(train_set, probability, float(cfg["train"]["crop_min_fraction"]), int(cfg["train"]["seed"]))
 
 
 def _start_stage(run: Run, stage: int, saved: dict | None):

@@ -42,6 +42,10 @@ class FusionBackbone(nn.Module):
         super().__init__()
         c1, c2, c3 = config.level_channels
         self.num_clips = config.num_clips
+        # Training-time dropout of the clip features' dimensions (off in evaluation): the model
+        # otherwise memorises the training videos' noise (see docs/accuracy.md).
+        self.feature_dropout = nn.Dropout(config.feature_dropout)
+        self.center_features = config.center_features
         self.feature_proj = nn.Linear(config.feature_dim, config.feature_dim)
         self.position_embedding = nn.Linear(3, config.position_dim)
         self.levels = nn.ModuleList([
@@ -55,7 +59,9 @@ class FusionBackbone(nn.Module):
         the features, positions [T, P] = the clips' position embedding, in the features' dtype):
         the query-independent part."""
         positions = self.position_embedding(clip_positions(features.shape[1], features.device, features.dtype))
-        return self.feature_proj(features), positions
+        if self.center_features:  # what every clip of the video shares tells nothing about where
+            features = features - features.mean(dim=1, keepdim=True)
+        return self.feature_proj(self.feature_dropout(features)), positions
 
     def fuse(self, video: Tensor, positions: Tensor, commands: list[Tensor],
              video_index: Tensor | None = None) -> list[Tensor]:

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 # DRN's regression ranges are defined for 32 clips; other clip counts scale them by T / 32.
 RANGES_REFERENCE_CLIPS = 32
+HEAD_NORMS = ("published", "per_level", "group")  # see DRNConfig.head_norm
+# The fields whose defaults depart from the published DRN, with the published values:
+# `DRNConfig.published()` and the configs/*_published.yaml presets set them back.
+PUBLISHED_VALUES = {"head_norm": "published", "feature_dropout": 0.0, "center_features": False,
+                    "rank_loss_weight": 0.0, "saliency_head": False}
 
 
 @dataclass
@@ -33,6 +38,14 @@ class DRNConfig:
         level_channels: output channels of the conv levels C1, C2, C3 (256, 512, 1024).
         fpn_channels: width of the FPN levels and of the head towers (512); the IoU head mixes the
             two towers 2F -> F and narrows F -> F / 2 (1024 -> 512 -> 256 at the defaults).
+        head_norm: how the head convolutions, shared across levels, normalise each level
+            (`drn.model.heads.SharedLevelConv`): "published" (DRN's one BatchNorm called per
+            level, whose running statistics mix the levels), "per_level" (one BatchNorm per
+            level) or "group" (GroupNorm).
+        feature_dropout: dropout probability of the clip features' dimensions in training, before
+            the Linear(D, D) (0: none, as published).
+        center_features: subtract each video's mean clip feature (over its T clips) before the
+            Linear(D, D) (False: as published).
 
     Targets and losses:
         regression_ranges: per level (low, high) bounds on max(l*, r*) for a positive location,
@@ -43,6 +56,14 @@ class DRNConfig:
         iou_loss_threshold: the IoU head is trained on locations whose decoded segment has a
             true IoU above this with the ground truth (0.9).
         smooth_l1_beta: beta of the IoU head's Smooth-L1 loss (1).
+        rank_loss_weight: weight of a softmax over each video's locations that ranks the moment's
+            above the rest of the video (`drn.model.losses.video_ranking_loss`), added to the
+            matching loss (0: none, as published).
+        saliency_head: a per-clip highlight-detection head (`drn.model.heads.SaliencyHead`),
+            trained on QVHighlights-style saliency annotations with a ranking loss; without it
+            saliency is read off the matching probabilities (`drn.model.saliency`). The
+            experiment config's default, "auto", turns it on when the training split has
+            saliency annotations.
 
     Inference:
         score_threshold: a location is kept when sigmoid(match logit) > this (0.05).
@@ -64,6 +85,9 @@ class DRNConfig:
     position_dim: int = 256
     level_channels: tuple[int, int, int] = (256, 512, 1024)
     fpn_channels: int = 512
+    head_norm: str = "per_level"
+    feature_dropout: float = 0.0
+    center_features: bool = False
 
     regression_ranges: tuple[tuple[float, float], ...] = ((-1.0, 6.0), (5.6, 11.0), (11.0, math.inf))
     focal_alpha: float = 0.25
@@ -72,6 +96,8 @@ class DRNConfig:
     head_init_std: float = 0.01
     iou_loss_threshold: float = 0.9
     smooth_l1_beta: float = 1.0
+    rank_loss_weight: float = 0.0
+    saliency_head: bool = False
 
     score_threshold: float = 0.05
     pre_nms_top_k: int = 32
@@ -98,6 +124,8 @@ class DRNConfig:
             raise ValueError(
                 f"DRNConfig.num_clips must be divisible by 4 (the model has two stride-2 levels), "
                 f"got {self.num_clips}; resample the videos to e.g. {4 * max(1, round(self.num_clips / 4))} clips")
+        if self.head_norm not in HEAD_NORMS:
+            raise ValueError(f"DRNConfig.head_norm must be one of {HEAD_NORMS}, got {self.head_norm!r}")
         if self.fpn_channels % 2 != 0:
             raise ValueError(f"DRNConfig.fpn_channels must be even (the IoU head halves it), got {self.fpn_channels}")
         if not 0 <= self.padding_idx < self.vocab_size:
@@ -114,7 +142,7 @@ class DRNConfig:
             if math.isnan(lo) or math.isnan(hi) or not lo < hi:
                 raise ValueError(
                     f"DRNConfig.regression_ranges[{level}] must satisfy low < high, got ({lo}, {hi})")
-        for name in ("focal_alpha", "iou_loss_threshold", "score_threshold", "nms_threshold"):
+        for name in ("focal_alpha", "iou_loss_threshold", "score_threshold", "nms_threshold", "feature_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"DRNConfig.{name} must lie in [0, 1], got {value!r}")
@@ -122,12 +150,20 @@ class DRNConfig:
             raise ValueError(f"DRNConfig.prior_prob must lie in (0, 1), got {self.prior_prob!r}")
         if self.focal_gamma < 0:
             raise ValueError(f"DRNConfig.focal_gamma must be >= 0, got {self.focal_gamma!r}")
-        if not isinstance(self.whole_video_fallback, bool):
-            raise ValueError(f"DRNConfig.whole_video_fallback must be true or false, got {self.whole_video_fallback!r}")
+        for name in ("whole_video_fallback", "center_features", "saliency_head"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"DRNConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if self.head_init_std <= 0:
             raise ValueError(f"DRNConfig.head_init_std must be > 0, got {self.head_init_std!r}")
+        if self.rank_loss_weight < 0:
+            raise ValueError(f"DRNConfig.rank_loss_weight must be >= 0, got {self.rank_loss_weight!r}")
         if self.smooth_l1_beta < 0:
             raise ValueError(f"DRNConfig.smooth_l1_beta must be >= 0, got {self.smooth_l1_beta!r}")
+
+    @classmethod
+    def published(cls, **fields) -> DRNConfig:
+        """The published DRN's config (`PUBLISHED_VALUES` over the defaults), then `fields`."""
+        return cls(**{**PUBLISHED_VALUES, **fields})
 
     @property
     def strides(self) -> tuple[int, int, int]:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from drn.model.backbone import FusionBackbone
 from drn.model.config import DRNConfig
 from drn.model.fpn import FeaturePyramid
-from drn.model.heads import DenseHeads, IoUHead
+from drn.model.heads import DenseHeads, IoUHead, SaliencyHead
 from drn.model.init import init_as_published
 from drn.model.locations import location_points
 from drn.model.precision import at_least_fp32
@@ -29,6 +29,7 @@ class DRNOutput:
     points: [T_l] fp32 location centres, in clip units.
     attention: [B, 3, L] query attention of each level over the words (zero on padding).
     num_clips: T.
+    saliency_logits: [B, T] per-clip highlight logits of the saliency head, or None (no head).
     A float64 model (`model.double()` on float64 features) gives fp64 where this says fp32.
     """
 
@@ -38,6 +39,7 @@ class DRNOutput:
     points: list[Tensor]
     attention: Tensor
     num_clips: int
+    saliency_logits: Tensor | None = None
 
     @property
     def match_probs(self) -> list[Tensor]:
@@ -66,7 +68,8 @@ class DRN(nn.Module):
     """Dense Regression Network (Zeng et al., CVPR 2020) for temporal video grounding.
 
     Training runs in three stages (`set_stage`):
-        1: everything but the IoU head learns (matching + regression losses).
+        1: everything but the IoU head learns (matching + regression losses, and the saliency
+           head's ranking loss when the model has one).
         2: only the IoU head learns; everything before it runs without gradients, and the
            BatchNorm layers of those frozen parts stay in eval mode even under `model.train()`:
            in train mode they would normalise with batch statistics and overwrite their running
@@ -87,8 +90,10 @@ class DRN(nn.Module):
         self.query_encoder = QueryEncoder(config, word_vectors)
         self.backbone = FusionBackbone(config)
         self.fpn = FeaturePyramid(config.level_channels, config.fpn_channels)
-        self.heads = DenseHeads(config.fpn_channels, len(config.strides), config.prior_prob, config.head_init_std)
-        self.iou_head = IoUHead(config.fpn_channels, config.head_init_std)
+        self.heads = DenseHeads(config.fpn_channels, len(config.strides), config.prior_prob, config.head_init_std,
+                                config.head_norm)
+        self.iou_head = IoUHead(config.fpn_channels, config.head_init_std, len(config.strides), config.head_norm)
+        self.saliency_head = SaliencyHead(config.fpn_channels, config.head_init_std) if config.saliency_head else None
         init_as_published(self)
         self.set_stage(1)
 
@@ -98,6 +103,8 @@ class DRN(nn.Module):
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
         dense = {"query_encoder": self.query_encoder, "backbone": self.backbone, "fpn": self.fpn,
                  "heads": self.heads}
+        if self.saliency_head is not None:
+            dense["saliency_head"] = self.saliency_head
         if stage == 1:
             return dense
         if stage == 2:
@@ -175,10 +182,11 @@ class DRN(nn.Module):
             query = self.query_encoder(words, lengths)
             levels = self.fpn(self.backbone.fuse(video.clips, video.positions, query.commands, video_index))
             match_logits, distances, cls_feats, box_feats = self.heads(levels)
+            saliency = self.saliency_head(cls_feats[0]) if self.saliency_head is not None else None
         iou_logits = self.iou_head(cls_feats, box_feats)
         clips = video.clips
         points = location_points(self.config.num_clips, self.config.strides, clips.device, at_least_fp32(clips).dtype)
-        return DRNOutput(match_logits, distances, iou_logits, points, query.attention, self.config.num_clips)
+        return DRNOutput(match_logits, distances, iou_logits, points, query.attention, self.config.num_clips, saliency)
 
     def forward(self, features: Tensor, words: Tensor, lengths: Tensor, video_index: Tensor | None = None
                 ) -> DRNOutput:

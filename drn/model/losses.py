@@ -12,8 +12,10 @@ from drn.model.locations import decode_segments, location_ranges
 from drn.model.precision import at_least_fp32
 from drn.ops import iou_loss, regression_targets, segment_iou
 
-# Which losses make the total in each training stage.
-STAGE_LOSSES = {1: ("match", "regression"), 2: ("iou",), 3: ("match", "regression", "iou")}
+# Which losses make the total in each training stage ("saliency" only for a model with a
+# saliency head and a batch with saliency annotations).
+STAGE_LOSSES = {1: ("match", "regression", "saliency"), 2: ("iou",), 3: ("match", "regression", "iou", "saliency")}
+SALIENCY_MARGIN = 1.0  # of the saliency head's pairwise hinge, in logits
 
 
 def sigmoid_focal_loss(logits: Tensor, labels: Tensor, alpha: float, gamma: float) -> Tensor:
@@ -23,6 +25,30 @@ def sigmoid_focal_loss(logits: Tensor, labels: Tensor, alpha: float, gamma: floa
     p_true = prob * labels + (1 - prob) * (1 - labels)
     alpha_true = alpha * labels + (1 - alpha) * (1 - labels)
     return alpha_true * (1 - p_true) ** gamma * cross_entropy
+
+
+def saliency_ranking_loss(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """Pairwise hinge over the clips of each annotated query: every pair of clips whose targets
+    differ (inside vs outside the moments, or more vs less salient inside them) is ranked by a
+    margin of SALIENCY_MARGIN logits, weighted by the targets' difference (Moment-DETR's
+    inside/outside and high/low pairs, all of them). logits, targets: [B, T]; mask: [B] bool,
+    the queries with annotations. 0 when no pair qualifies."""
+    targets = targets.to(logits.dtype)
+    gap = targets[:, :, None] - targets[:, None, :]  # [B, T, T]: > 0 where clip i should outrank j
+    weight = gap.clamp(min=0) * mask.to(logits.dtype)[:, None, None]  # a mask, not indexing: no host sync
+    hinge = torch.relu(SALIENCY_MARGIN - (logits[:, :, None] - logits[:, None, :]))
+    return (weight * hinge).sum() / weight.sum().clamp(min=1e-6)
+
+
+def video_ranking_loss(logits: Tensor, positive: Tensor) -> Tensor:
+    """Mean over queries with a positive of -log(sum_pos e^z / sum_all e^z): a softmax over every
+    location of the query's video (all levels), so the moment's locations must outscore the rest
+    of the same video, the other events in it included. logits, positive: [B, N]."""
+    has_positive = positive.any(dim=1)
+    every = torch.logsumexp(logits, dim=1)
+    inside = torch.logsumexp(logits.masked_fill(~positive, float("-inf")), dim=1)
+    per_query = torch.where(has_positive, every - torch.where(has_positive, inside, every), 0.0)
+    return per_query.sum() / has_positive.sum().clamp(min=1)
 
 
 def to_clip_units(segments: Tensor, durations: Tensor, num_clips: int, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -50,7 +76,8 @@ def best_window_iou(segments: Tensor, windows: Tensor, num_windows: Tensor | Non
 
 
 def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: DRNConfig, stage: int,
-               num_segments: Tensor | None = None) -> dict[str, Tensor]:
+               num_segments: Tensor | None = None, saliency: Tensor | None = None,
+               saliency_mask: Tensor | None = None) -> dict[str, Tensor]:
     """The losses of one batch, computed in fp32 (fp64 for a float64 model; autocast is off inside).
 
     Args:
@@ -63,13 +90,18 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
         config: the model's `DRNConfig` (ranges, focal and IoU-head settings).
         stage: 1, 2 or 3; decides which losses make "total" (`STAGE_LOSSES`).
         num_segments: [B] int64 valid moments per query of a [B, G, 2] `segments` (None: all G).
+        saliency, saliency_mask: [B, T] per-clip saliency targets in [0, 1] and [B] bool, the
+            queries that have them (the batch's "saliency" and "saliency_mask"); they train a
+            model's saliency head (None: no saliency loss).
 
     Returns a dict of scalar fp32 (fp64) tensors:
-        "match": focal loss summed over all locations / (positives + B).
+        "match": focal loss summed over all locations / (positives + B), plus
+            `config.rank_loss_weight` x `video_ranking_loss` when that weight is > 0.
         "regression": -log IoU of (l, r) with the targets, mean over positive locations.
         "iou": Smooth-L1 between the IoU head's sigmoid and the true IoU of each location's
             decoded segment (clamped to [0, T]) with the ground truth, mean over locations whose
             true IoU > `config.iou_loss_threshold`.
+        "saliency" (a model with a saliency head, given saliency targets): `saliency_ranking_loss`.
         "total": the sum of the stage's losses; the others are returned detached, for logging.
     Each loss is 0 (never NaN) when no location qualifies.
     """
@@ -108,6 +140,8 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
         num_positive = weight.sum()
         losses = {"match": sigmoid_focal_loss(logits, weight, config.focal_alpha, config.focal_gamma).sum()
                   / (num_positive + batch)}
+        if config.rank_loss_weight > 0:
+            losses["match"] = losses["match"] + config.rank_loss_weight * video_ranking_loss(logits, positive)
 
         # Masks as weights, not boolean indexing: no data-dependent shape, so no host sync on a GPU.
         # A negative location's target is its own (detached) prediction, an IoU of 1 and a loss of 0
@@ -120,8 +154,11 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
         selected = (true_iou > config.iou_loss_threshold).to(dtype)
         smooth_l1 = F.smooth_l1_loss(torch.sigmoid(iou_logits), true_iou, reduction="none", beta=config.smooth_l1_beta)
         losses["iou"] = (smooth_l1 * selected).sum() / selected.sum().clamp(min=1)
+        if output.saliency_logits is not None and saliency is not None and saliency_mask is not None:
+            losses["saliency"] = saliency_ranking_loss(at_least_fp32(output.saliency_logits), saliency.to(device),
+                                                       saliency_mask.to(device))
 
-    used = STAGE_LOSSES[stage]
+    used = [name for name in STAGE_LOSSES[stage] if name in losses]
     total = sum(losses[name] for name in used)
     result = {name: (loss if name in used else loss.detach()) for name, loss in losses.items()}
     result["total"] = total

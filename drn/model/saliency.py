@@ -1,12 +1,13 @@
-"""Highlight detection from DRN's own outputs: a saliency score per clip, and on the video's
-native clip grid (QVHighlights: 2 s clips).
+"""Highlight detection: a saliency score per clip, and on the video's native clip grid
+(QVHighlights: 2 s clips).
 
-No extra head: a clip's saliency is the mean, over the three levels, of the matching probability
-of the location whose stride covers the clip (level l's location i covers clips
-[i * s_l, (i + 1) * s_l)). The matching head is trained to fire inside the queried moments, so
-its probabilities rank the clips of those moments first; the levels' mean smooths the fine
-level's noise with the coarse levels' context. benchmarks/RESULTS.md (qvdata section) records
-how well it ranks on synthetic data with saliency, against the alternatives tried.
+A model with a saliency head (`DRNConfig.saliency_head`, trained on the saliency annotations)
+gives the sigmoid of its per-clip logits. Without one, saliency is read off the matching head: a
+clip's score is the mean, over the three levels, of the matching probability of the location
+whose stride covers the clip (level l's location i covers clips [i * s_l, (i + 1) * s_l)). The
+matching head fires inside the queried moments, so that read-out ranks the moments' clips first,
+but it knows nothing of how salient each clip inside a moment is. benchmarks/RESULTS.md records
+how well each ranks on synthetic data with saliency.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import Tensor
 
 from drn.model.drn import DRNOutput
+from drn.model.precision import at_least_fp32
 
 
 def per_clip_by_level(output: DRNOutput, scores: list[Tensor]) -> Tensor:
@@ -24,8 +26,17 @@ def per_clip_by_level(output: DRNOutput, scores: list[Tensor]) -> Tensor:
 
 
 def clip_saliency(output: DRNOutput) -> Tensor:
-    """[B, T] fp32 saliency of each of the T model clips: the mean over levels of the matching
-    probability of the location covering the clip."""
+    """[B, T] fp32 saliency of each of the T model clips: the saliency head's probability, or
+    without a head the mean over levels of the matching probability of the location covering the
+    clip."""
+    if output.saliency_logits is not None:
+        return torch.sigmoid(at_least_fp32(output.saliency_logits))
+    return matching_readout(output)
+
+
+def matching_readout(output: DRNOutput) -> Tensor:
+    """[B, T] fp32 the mean over levels of the matching probability of the location covering
+    each clip (the saliency of a model without a saliency head)."""
     return per_clip_by_level(output, output.match_probs).mean(dim=0)
 
 

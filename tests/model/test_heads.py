@@ -1,5 +1,5 @@
-"""The heads normalise each FPN level on its own (one shared BatchNorm, called per level), as the
-published DRN does."""
+"""The heads normalise each FPN level on its own: `published` (one shared BatchNorm called per
+level, as the published DRN does), `per_level` (one BatchNorm per level) or `group` (GroupNorm)."""
 
 import math
 
@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from drn.model.drn import DRN
-from drn.model.heads import SharedLevelConv
+from drn.model.heads import SharedLevelConv, group_count
 
 
-def identity_level_conv():
-    block = SharedLevelConv(1, 1, 1)
+def identity_level_conv(norm="published", channels=1):
+    block = SharedLevelConv(channels, channels, 1, norm=norm)
     with torch.no_grad():
-        block.conv.weight.fill_(1.0)  # y = x before the normalisation
+        block.conv.weight.copy_(torch.eye(channels)[..., None])  # y = x before the normalisation
     return block.train()
 
 
@@ -33,8 +33,53 @@ def test_each_level_is_normalised_with_its_own_statistics():
     assert block.norm.num_batches_tracked.item() == 2
 
 
-def test_in_training_a_levels_head_output_ignores_the_other_levels(small_config, make_batch):
-    cfg = small_config()
+def test_per_level_norm_keeps_each_levels_statistics_apart():
+    block = identity_level_conv("per_level")
+    gen = torch.Generator().manual_seed(0)
+    # Many values per level, so the running (unbiased) variance is within 1% of the batch's.
+    levels = [torch.randn(8, 1, n, generator=gen) * scale + shift for n, scale, shift in ((64, 1, 2.5), (32, 5, 15), (16, 2, 1))]
+    for _ in range(200):  # running statistics converge to each level's own
+        block(levels)
+    assert [bn.running_mean.item() for bn in block.norms] == pytest.approx([x.mean().item() for x in levels], rel=1e-4)
+    assert [bn.num_batches_tracked.item() for bn in block.norms] == [200, 200, 200]
+    # So evaluation normalises each level as training did; the published norm's mixed statistics do not.
+    trained = block(levels)
+    evaluated = block.eval()(levels)
+    for a, b in zip(trained, evaluated):
+        torch.testing.assert_close(b, a, rtol=1e-2, atol=1e-2)
+    published = identity_level_conv("published")
+    for _ in range(200):
+        published(levels)
+    mixed = published.eval()(levels)
+    assert not torch.allclose(mixed[1], published.train()(levels)[1], atol=0.1)
+
+
+def test_group_norm_normalises_each_sample_and_level_alone():
+    block = identity_level_conv("group", channels=4)
+    assert isinstance(block.norm, torch.nn.GroupNorm) and block.norm.num_groups == 4
+    x = torch.randn(3, 4, 8) * 5 + 2
+    alone = block([x[:1]])[0]
+    together = block([x])[0][:1]
+    torch.testing.assert_close(alone, together)  # no batch statistics
+    torch.testing.assert_close(block.eval()([x])[0], block.train()([x])[0])  # no running statistics
+    per_channel = (x[0] - x[0].mean(dim=1, keepdim=True)) / torch.sqrt(x[0].var(dim=1, unbiased=False, keepdim=True)
+                                                                       + block.norm.eps)
+    torch.testing.assert_close(alone[0], per_channel.clamp(min=0))  # a group of one channel
+
+
+@pytest.mark.parametrize(("channels", "groups"), [(128, 32), (64, 32), (48, 24), (30, 30), (2, 2), (33, 11)])
+def test_group_count_divides_the_channels(channels, groups):
+    assert group_count(channels) == groups
+
+
+def test_an_unknown_norm_is_refused():
+    with pytest.raises(ValueError, match="norm must be one of"):
+        SharedLevelConv(4, 4, 1, norm="layer")
+
+
+@pytest.mark.parametrize("norm", ["published", "per_level", "group"])
+def test_in_training_a_levels_head_output_ignores_the_other_levels(small_config, make_batch, norm):
+    cfg = small_config(head_norm=norm)
     torch.manual_seed(0)
     model = DRN(cfg).train()
     levels = [torch.randn(3, cfg.fpn_channels, n) * (1 + 4 * i) + i for i, n in enumerate(cfg.level_lengths())]
