@@ -51,7 +51,7 @@ def test_overrides_apply_in_order_and_parse_values():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("train.bogus=1", "unknown key 'train.bogus'; valid keys here: amp, batch_size"),
+        ("train.bogus=1", "unknown key 'train.bogus'; valid keys here: batch_size, compile"),
         ("bogus.x=1", "unknown key 'bogus'"),
         ("train.epochs=[1, 2]", "train.epochs"),
         ("train.lr=[1, -1, 0]", "train.lr"),
@@ -132,7 +132,7 @@ def test_each_shipped_config_says_where_its_files_come_from(name):
 
 
 @pytest.mark.parametrize("override, key", [
-    ("train.epochs=[1, 0, true]", "train.epochs"), ("train.amp=1", "train.amp"), ("train.seed=1.5", "train.seed"),
+    ("train.epochs=[1, 0, true]", "train.epochs"), ("train.compile=1", "train.compile"), ("train.seed=1.5", "train.seed"),
     ("eval.top_k=true", "eval.top_k"), ("model.lstm_hidden=false", "model.lstm_hidden"),
     ("train.lr=[.nan, 0, 0]", "train.lr"), ("data.durations=[]", "data.durations"), ("train.device=gpu", "train.device"),
 ])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from drn.cli.common import add_overrides, report_errors
+from drn.cli.common import add_overrides, add_precision, report_errors
 from drn.errors import UserError
 from drn.serve.sockets import bind, is_loopback
 
@@ -29,6 +29,7 @@ def add_parser(sub):
     p.add_argument("--cache-size", type=int, default=64, help="videos whose features stay in memory (default 64)")
     p.add_argument("--device", help="where the model runs (default: the checkpoint config's train.device)")
     add_overrides(p)
+    add_precision(p)
     return p
 
 

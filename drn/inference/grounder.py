@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drn.config import DEFAULTS, ConfigError, apply_override, merge, validate
+from drn.config import DEFAULTS, ConfigError, apply_override, merge, upgrade_config, validate
 from drn.data import PAD_ID, Vocabulary, open_features, resample_to_clips, tokenize
 from drn.data.features import FeatureDimError, FeatureFileError, as_feature_tensor
 from drn.engine.checkpoint import CheckpointError, check_compatible, load_checkpoint, load_model_state
@@ -24,7 +24,7 @@ from drn.errors import UserError, reading
 from drn.metrics.rows import rounded_windows
 from drn.model import DRN, postprocess
 from drn.model.postprocess import inference_config
-from drn.model.precision import autocast
+from drn.model.precision import InferencePrecision
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class QueryError(UserError, ValueError):
 def config_from_checkpoint(payload: dict, overrides: Sequence[str], path: str | PathLike) -> dict:
     """The checkpoint's experiment config with `key=value` overrides applied and validated; an
     override that would change the network (e.g. model.fpn_channels) is a `CheckpointError`."""
-    saved = payload["config"]
+    saved = upgrade_config(payload["config"], str(path))
     cfg = copy.deepcopy(DEFAULTS)  # a checkpoint from before a key was added gets its default
     try:
         merge(cfg, copy.deepcopy(saved), source=f"{path} (its saved config)")
@@ -106,6 +106,7 @@ class Grounder:
         self.use_iou = payload["stage"] > 1  # the IoU head is trained from stage 2 on
         self.config = inference_config(self.model.config, self.cfg["eval"])
         self.extraction: dict | None = payload.get("extraction")  # how its training features were extracted
+        self.forward = InferencePrecision(self.model, self.cfg["eval"]["precision"], self.device)  # eval.precision
         self.video_backbones: dict = {}  # (backbone, weights) -> loaded backbone, for drn.inference.video
 
     def encode(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,8 +168,7 @@ class Grounder:
         span = 1.0 if duration is None else float(duration)
         # One video: its query-independent part runs once, every query grounds in row 0.
         video_index = torch.zeros(len(queries), dtype=torch.int64, device=self.device)
-        with autocast(self.device, bool(self.cfg["train"]["amp"])):
-            output = self.model(clips.unsqueeze(0).to(self.device), words.to(self.device), lengths, video_index)
+        output = self.forward(clips.unsqueeze(0).to(self.device), words.to(self.device), lengths, video_index)
         ranked = postprocess(output, [span] * len(queries), self.config, use_iou=self.use_iou)
         times = [(p * span / output.num_clips).tolist() for p in output.points]
         results = []
