@@ -44,11 +44,13 @@ class CompiledStep:
 
     Args:
         device: where the model trains (CUDA adds CUDA-graph capture).
+        backend: torch.compile's backend ("inductor" generates the kernels; "aot_eager" traces the
+            same graph, forward and backward, and runs it with eager kernels: for tests).
     """
 
-    def __init__(self, device: torch.device):
-        mode = "reduce-overhead" if device.type == "cuda" else None
-        self.compiled = torch.compile(training_step, fullgraph=True, mode=mode)
+    def __init__(self, device: torch.device, backend: str = "inductor"):
+        mode = "reduce-overhead" if device.type == "cuda" and backend == "inductor" else None
+        self.compiled = torch.compile(training_step, fullgraph=True, backend=backend, mode=mode)
 
     def __call__(self, model: DRN, forward: torch.nn.Module, batch: dict[str, torch.Tensor],
                  optimizer: torch.optim.Adam, scaler: torch.amp.GradScaler | None, settings: StepSettings

@@ -44,7 +44,7 @@ def training_step(model: DRN, forward: torch.nn.Module, batch: dict[str, torch.T
                   optimizer: torch.optim.Adam, scaler: torch.amp.GradScaler | None, settings: StepSettings
                   ) -> dict[str, torch.Tensor]:
     """Forward, losses, backward, clipping and the optimizer's update for one batch
-    (`batch_to_device`); returns the losses. The gradients must be None when it starts
+    (`batch_to_device`); returns the losses (detached). The gradients must be None when it starts
     (`optimizer.zero_grad(set_to_none=True)`: a compiled step sets them but cannot clear them).
 
     One function, so that `CompiledStep` compiles all of it into one graph; eager it is the same
@@ -66,7 +66,7 @@ def training_step(model: DRN, forward: torch.nn.Module, batch: dict[str, torch.T
         total.backward()
         torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
         adam_step(optimizer)
-    return losses
+    return {name: loss.detach() for name, loss in losses.items()}
 
 
 def check_finite(values: dict[str, float], stage: int) -> None:
