@@ -83,11 +83,11 @@ def official_targets(model: DRN, windows: torch.Tensor, durations: torch.Tensor)
         inside = reg.min(dim=1)[0] > 0
         reach = reg.max(dim=1)[0]
         cared = (reach >= sizes[:, 0]) & (reach <= sizes[:, 1])
-        area = (box[1] - box[0]).repeat(len(locations))
+        area = (box[1] - box[0]).repeat(len(locations), 1)  # [N, 1]: one ground truth per query
         area[inside == 0] = INF
         area[cared == 0] = INF
         label = reg.new_ones(len(reg))
-        label[area.min(dim=0)[0] == INF] = 0
+        label[area.min(dim=1)[0] == INF] = 0
         labels.append(torch.split(label, [len(p) for p in points]))
         targets.append(torch.split(reg, [len(p) for p in points]))
     level_first = range(len(points))

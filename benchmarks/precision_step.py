@@ -39,7 +39,7 @@ import gemm_floor  # noqa: E402
 import model_workloads as M  # noqa: E402
 from official_step import official_losses, official_step, sorted_by_length  # noqa: E402
 
-from drn.engine.compiled_step import CompiledStep  # noqa: E402
+from drn.engine.compiled_step import DYNAMO_SETTINGS, CompiledStep  # noqa: E402
 from drn.engine.epoch import StepSettings, training_step  # noqa: E402
 from drn.engine.evaluate import predict_dataset  # noqa: E402
 from drn.model import DRN, DRNConfig, drn_losses  # noqa: E402
@@ -91,15 +91,21 @@ def gemm_calls_of_step(model: DRN, batch: dict[str, torch.Tensor], precision: st
 
 
 def compiled_inference(model: DRN, precision: str):
-    """The forward of `model` in `precision` compiled whole, its weights frozen into the graph."""
-    forward = InferencePrecision(model, precision, next(model.parameters()).device)
+    """The forward of `model` under autocast to `precision`, compiled whole with its weights frozen
+    into the graph (inductor folds their casts)."""
+    device = next(model.parameters()).device
 
     def run(features, words, lengths):
-        output = forward(features, words, lengths)
+        with autocast(device, precision):
+            output = model(features, words, lengths)
         return output.match_logits, output.distances, output.iou_logits
 
-    with torch._inductor.config.patch(freezing=True):
-        return torch.compile(run, fullgraph=True)
+    compiled = torch.compile(run, fullgraph=True)
+
+    def call(*args):
+        with torch._inductor.config.patch(freezing=True), torch._dynamo.config.patch(**DYNAMO_SETTINGS):
+            return compiled(*args)
+    return call
 
 
 def check_training(paths: dict, batch: dict[str, torch.Tensor], model: DRN) -> None:
