@@ -38,7 +38,7 @@ def add_precision(parser) -> None:
 
     parser.add_argument("--precision", choices=PRECISIONS, action=_PrecisionOverride,
                         help="inference precision (eval.precision, default auto: bf16 where the CPU has AMX or "
-                             "AVX512-BF16, or the GPU bf16; else fp32 on CPUs, fp16 on GPUs). fp16: CUDA only")
+                             "AVX512-BF16, or the GPU bf16; else fp32). fp16: CUDA only")
 
 
 def positive_int(text: str) -> int:

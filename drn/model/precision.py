@@ -4,9 +4,10 @@ compute in.
 
 Precisions: "fp32" (no autocast), "bf16" (autocast to bfloat16 on CPU and CUDA), "fp16" (autocast
 to float16, CUDA only; training adds a grad scaler) and "auto": bf16 where the hardware computes
-it natively (a CPU with AMX or AVX512-BF16, a GPU that supports bf16), fp32 on other CPUs, fp16 on
-GPUs without bf16. Under autocast only the matrix products and convolutions run in the low
-precision; losses, targets, NMS, the sigmoids and the exp of the distances stay fp32.
+it natively (a CPU with AMX or AVX512-BF16, a GPU that supports bf16), else fp32 (fp16 only when
+asked: its accuracy is not measured here). Under autocast only the matrix products and
+convolutions run in the low precision; losses, targets, NMS, the sigmoids and the exp of the
+distances stay fp32.
 """
 
 from __future__ import annotations
@@ -49,9 +50,8 @@ def resolve_precision(precision: str, device: torch.device, key: str = "precisio
         raise PrecisionError(f"{key} must be one of {PRECISIONS}, got {precision!r}")
     cuda = device.type == "cuda"
     if precision == "auto":
-        if cuda:
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if cpu_bf16_hardware() else "fp32"
+        native = torch.cuda.is_bf16_supported() if cuda else cpu_bf16_hardware() is not None
+        return "bf16" if native else "fp32"
     if precision == "fp16" and not cuda:
         raise PrecisionError(f"{key} is fp16, which runs on CUDA only; on the CPU use bf16 or fp32")
     if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
