@@ -353,7 +353,7 @@ def _start_stage(run: Run, stage: int, saved: dict | None):
     stage), grad scaler and forward module (DDP-wrapped under torchrun)."""
     run.model.set_stage(stage)
     optimizer, scaler = _stage_optimizer(run.model, stage, run.cfg, run.device, saved, precision=run.precision,
-                                         compiled=isinstance(run.step, CompiledStep))
+                                         compiled=run.step is not training_step)
     forward = run.model
     if dist.is_distributed():
         device_ids = [run.device.index] if run.device.type == "cuda" else None

@@ -27,17 +27,14 @@ def aot_eager(monkeypatch):
 
 
 def test_a_compiled_run_trains_all_stages_without_graph_breaks(aot_eager, tiny_config, tmp_path, one_thread):
-    runs = {}
-    for compiled in (False, True):
-        cfg = load_config(tiny_config, ["train.precision=bf16", f"train.compile={str(compiled).lower()}"])
-        runs[compiled] = train(cfg, tmp_path / f"compiled-{compiled}", show_progress=False)
+    """The trainer runs every step of the three stages through the compiled graph; that it equals
+    the eager step is tests/engine/test_compiled_step.py's to show (bf16 runs drift apart by
+    rounding over epochs, compiled or not)."""
+    cfg = load_config(tiny_config, ["train.precision=bf16", "train.compile=true"])
+    result = train(cfg, tmp_path / "compiled", show_progress=False)
     assert aot_eager["graph_break"] == {}
     assert aot_eager["stats"]["unique_graphs"] >= 3  # one graph per stage at least
-    eager, compiled = runs[False].history, runs[True].history
-    assert [row["stage"] for row in compiled] == [row["stage"] for row in eager]
-    # The same schedule in bf16: the losses follow the eager run's within bf16's rounding.
-    for ours, theirs in zip(compiled, eager):
-        assert ours["loss_total"] == pytest.approx(theirs["loss_total"], rel=0.05, abs=0.02)
-    assert compiled[EPOCHS[0] - 1]["loss_total"] < compiled[0]["loss_total"]  # it learns
-    assert runs[True].test_metrics is not None
-
+    history = result.history
+    assert [row["stage"] for row in history] == [1] * EPOCHS[0] + [2] * EPOCHS[1] + [3] * EPOCHS[2]
+    assert history[EPOCHS[0] - 1]["loss_total"] < 0.9 * history[0]["loss_total"]  # it learns
+    assert result.test_metrics["R5@0.3"] > 0
