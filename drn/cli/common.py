@@ -36,8 +36,11 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_threads(parser, default_help: str) -> None:
-    parser.add_argument("--threads", type=positive_int, metavar="N", help=f"CPU threads for torch ({default_help})")
+def add_threads(parser) -> None:
+    """--threads, applied by `drn.utils.threads.set_threads`."""
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="CPU threads for torch (default: $OMP_NUM_THREADS, else the cores the load average "
+                             "leaves idle; 1 is often fastest for small models)")
 
 
 def report_errors(run):

@@ -44,7 +44,7 @@ def add_parser(sub):
     p.add_argument("--batch-size", type=int, help="with --queries: queries per forward pass (default eval.batch_size)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_overrides(p)
-    add_threads(p, "default: the idle cores")
+    add_threads(p)
     return p
 
 

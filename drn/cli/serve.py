@@ -7,7 +7,6 @@ import logging
 
 from drn.cli.common import add_overrides, report_errors
 from drn.errors import UserError
-from drn.serve.sockets import bind, is_loopback
 
 logger = logging.getLogger("drn")
 
@@ -40,6 +39,7 @@ def run(args) -> int:
         import uvicorn
 
         from drn.serve import ServeSettings, create_app
+        from drn.serve.sockets import bind, is_loopback
     except ImportError as exc:
         raise UserError(f"drn serve needs FastAPI, uvicorn, python-multipart and PyAV ({exc}); "
                         "pip install 'drn[serve]'") from None
