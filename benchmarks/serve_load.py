@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drn.serve.load import run_load  # noqa: E402
-from tests.serve.checkpoints import features_folder, random_checkpoint  # noqa: E402
+from tests.helpers.checkpoints import features_folder, random_checkpoint  # noqa: E402
 from tests.serve.server import running_server  # noqa: E402
 
 SENTENCES = ["a person opens the door", "someone sits on the sofa", "a person drinks from a cup"]

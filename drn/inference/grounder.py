@@ -21,10 +21,9 @@ from drn.data.features import FeatureDimError, FeatureFileError, as_feature_tens
 from drn.engine.checkpoint import CheckpointError, check_compatible, load_checkpoint, load_model_state
 from drn.engine.experiment import build_model, resolve_device
 from drn.errors import UserError, reading
-from drn.metrics.rows import rounded_windows
-from drn.model import DRN, postprocess
+from drn.inference.invariant import BatchInvariantDRN
+from drn.model import DRN
 from drn.model.postprocess import inference_config
-from drn.model.precision import autocast
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +106,8 @@ class Grounder:
         self.config = inference_config(self.model.config, self.cfg["eval"])
         self.extraction: dict | None = payload.get("extraction")  # how its training features were extracted
         self.video_backbones: dict = {}  # (backbone, weights) -> loaded backbone, for drn.inference.video
+        # A query's answer does not depend on the other queries asked with it (drn serve batches users).
+        self.engine = BatchInvariantDRN(self.model, self.config, self.use_iou, bool(self.cfg["train"]["amp"]))
 
     def encode(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded word ids [B, L] and lengths [B]; `QueryError` for a query with no known word."""
@@ -162,18 +163,9 @@ class Grounder:
         """
         if not queries:
             raise QueryError("give at least one query")
-        clips = self.clips(features)
-        words, lengths = self.encode(queries)
+        video = self.engine.encode_video(self.clips(features))
+        sentences = [self.engine.encode_sentence(*self.encode([query])) for query in queries]
         span = 1.0 if duration is None else float(duration)
-        # One video: its query-independent part runs once, every query grounds in row 0.
-        video_index = torch.zeros(len(queries), dtype=torch.int64, device=self.device)
-        with autocast(self.device, bool(self.cfg["train"]["amp"])):
-            output = self.model(clips.unsqueeze(0).to(self.device), words.to(self.device), lengths, video_index)
-        ranked = postprocess(output, [span] * len(queries), self.config, use_iou=self.use_iou)
-        times = [(p * span / output.num_clips).tolist() for p in output.points]
-        results = []
-        for i, query in enumerate(queries):
-            results.append({"query": query, "pred_relevant_windows": rounded_windows(ranked[i]),
-                            "dense": {"time": times, "match": [p[i].tolist() for p in output.match_probs],
-                                      "iou": [p[i].tolist() for p in output.iou_probs]}})
-        return results
+        answers = self.engine.ground([video], sentences, [0] * len(queries), [span] * len(queries))
+        return [{"query": query, "pred_relevant_windows": answer.windows, "dense": answer.dense}
+                for query, answer in zip(queries, answers)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.serve.checkpoints import features_folder, random_checkpoint
+from tests.helpers.checkpoints import features_folder, random_checkpoint
 from tests.serve.videos import write_video
 
 DURATIONS = {"kitchen": 30.0, "hall": 12.5}

@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
+from tests.helpers.checkpoints import features_folder
 from tests.helpers.cli import cli_env
 from tests.serve.browser import headless_chromium, require_browser
-from tests.serve.checkpoints import features_folder
 from tests.serve.server import running_server
 from tests.serve.videos import write_video
 

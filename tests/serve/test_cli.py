@@ -64,7 +64,7 @@ def test_folder_options_that_are_not_folders(capsys, checkpoint, tmp_path, optio
 
 
 def test_features_folder_without_index_or_of_another_width(capsys, checkpoint, tmp_path):
-    from tests.serve.checkpoints import features_folder
+    from tests.helpers.checkpoints import features_folder
 
     uploads_before = set(Path(tempfile.gettempdir()).glob("drn-serve-*"))
     assert_one_line(*serve_in_process(capsys, checkpoint, "--features", tmp_path, "--port", "0"), "no extract.json")

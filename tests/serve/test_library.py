@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from drn.serve.library import scan_features, scan_videos
-from tests.serve.checkpoints import features_folder
+from tests.helpers.checkpoints import features_folder
 from tests.serve.videos import write_video
 
 

@@ -1,4 +1,5 @@
-"""Small checkpoints and feature folders for the `drn serve` tests, built in well under a second."""
+"""Small random-init checkpoints and feature folders for the `drn serve` and inference tests and the
+serve benchmark, built in well under a second."""
 
 from __future__ import annotations
 
