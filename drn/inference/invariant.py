@@ -33,7 +33,6 @@ from drn.model import DRN, postprocess
 from drn.model.config import DRNConfig
 from drn.model.drn import DRNOutput, VideoEncoding
 from drn.model.precision import autocast
-from drn.model.query_encoder import QueryEncoding
 
 
 class PackedConv1d(nn.Module):
@@ -80,6 +79,19 @@ def can_be_invariant(model: DRN, amp: bool) -> bool:
 
 
 @dataclass
+class EncodedSentence:
+    """What grounding needs of one encoded sentence: its three level commands [1, width_l] and its
+    word attention [1, 3, L] (see `QueryEncoding`)."""
+
+    commands: list[Tensor]
+    attention: Tensor
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in self.commands) + self.attention.nbytes
+
+
+@dataclass
 class Grounded:
     """One query's answer: its ranked [start, end, score] windows (seconds, rounded as the rows
     write them, best first) and the per-level dense curves {"time", "match", "iou"} (lists)."""
@@ -107,12 +119,13 @@ class BatchInvariantDRN:
         self.device = next(model.parameters()).device
 
     @torch.no_grad()
-    def encode_sentence(self, words: Tensor, lengths: Tensor) -> QueryEncoding:
-        """One sentence: words [1, L] int64 ids, lengths [1] -> its `QueryEncoding` (batch of 1)."""
+    def encode_sentence(self, words: Tensor, lengths: Tensor) -> EncodedSentence:
+        """One sentence: words [1, L] int64 ids, lengths [1] -> its `EncodedSentence`."""
         if words.shape[0] != 1:
             raise ValueError(f"encode one sentence at a time (its result must not depend on others), got {words.shape[0]}")
         with autocast(self.device, self.amp):
-            return self.model.query_encoder(words.to(self.device), lengths)
+            query = self.model.query_encoder(words.to(self.device), lengths)
+        return EncodedSentence(query.commands, query.attention)
 
     @torch.no_grad()
     def encode_video(self, clips: Tensor) -> VideoEncoding:
@@ -121,7 +134,7 @@ class BatchInvariantDRN:
             return self.model.encode_video(clips.unsqueeze(0).to(self.device))
 
     @torch.no_grad()
-    def ground(self, videos: Sequence[VideoEncoding], sentences: Sequence[QueryEncoding], video_index: Sequence[int],
+    def ground(self, videos: Sequence[VideoEncoding], sentences: Sequence[EncodedSentence], video_index: Sequence[int],
                durations: Sequence[float]) -> list[Grounded]:
         """Query b: sentence b in video video_index[b] of duration durations[b] seconds; one forward
         for them all, then each query ranked on its own."""

@@ -111,7 +111,7 @@ def test_upload_without_an_extractor_is_refused_before_storing(make_client, vide
     response = client.post("/api/uploads", files={"file": ("clip.webm", (videos_dir / "clip.webm").read_bytes())})
     assert response.status_code == 409
     assert "does not record how its features were extracted" in response.json()["error"]
-    assert list(client.app.state.library.upload_dir.iterdir()) == []
+    assert list(client.app.state.serve.library.upload_dir.iterdir()) == []
 
 
 def test_many_users_at_once_get_their_own_results(make_client, checkpoint, features_dir):

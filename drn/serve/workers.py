@@ -1,0 +1,141 @@
+"""Running `drn serve`: one server in this process, or `--workers N` server processes sharing the
+listening socket, each with its own model and caches (the kernel hands each new connection to one of
+them). The parent of N workers only supervises: it reports the first start-up error, replaces a
+worker that dies, and stops them all on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
+
+from drn.errors import UserError, one_line
+from drn.serve.settings import ServeSettings
+
+logger = logging.getLogger(__name__)
+GRACEFUL_SHUTDOWN_SECONDS = 10  # requests still running at Ctrl-C get this long to finish
+STOP_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 5
+
+
+class WorkerStartError(UserError):
+    """A worker process could not start its server (its message is the worker's one-line error)."""
+
+
+def process_threads(settings: ServeSettings) -> int:
+    """Set torch's CPU threads in this process: --threads, else its share of the idle cores."""
+    from drn.utils.threads import choose_threads, set_threads
+
+    threads = settings.threads or max(1, choose_threads()[0] // settings.workers)
+    return set_threads(threads)[0]
+
+
+def run_server(app, sock: socket.socket) -> None:
+    """Serve `app` on the listening `sock` until Ctrl-C or SIGTERM (uvicorn re-raises them after its
+    graceful shutdown)."""
+    import uvicorn
+
+    config = uvicorn.Config(app, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve(settings: ServeSettings, sock: socket.socket, host: str, ready: Callable[[], None]) -> None:
+    """Serve until stopped; `ready()` once every worker has loaded its model. Start-up problems raise
+    `UserError`; Ctrl-C raises KeyboardInterrupt once everything has stopped."""
+    if settings.workers == 1:
+        from drn.serve.app import create_app
+
+        process_threads(settings)
+        app = create_app(settings, host=host)
+        ready()
+        run_server(app, sock)
+        return
+    _Supervisor(settings, sock, host).run(ready)
+
+
+def _worker(settings: ServeSettings, sock: socket.socket, host: str, pipe: Connection) -> None:
+    """A worker process: load the model, say so (or say why not, in one line), serve."""
+    try:
+        from drn.serve.app import create_app
+
+        process_threads(settings)
+        app = create_app(settings, host=host)
+    except UserError as exc:
+        pipe.send(one_line(exc))
+        return
+    except KeyboardInterrupt:  # Ctrl-C while loading: the parent says it stopped
+        return
+    pipe.send(None)
+    try:
+        run_server(app, sock)
+    except KeyboardInterrupt:
+        pass
+
+
+class _Supervisor:
+    def __init__(self, settings: ServeSettings, sock: socket.socket, host: str):
+        self.settings, self.sock, self.host = settings, sock, host
+        self.context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's threads
+        self.workers: list = []
+        self.stopping = False
+
+    def start_worker(self):
+        parent, child = self.context.Pipe(duplex=False)
+        # Not a daemon: extraction may start processes of its own. stop() ends it.
+        process = self.context.Process(target=_worker, args=(self.settings, self.sock, self.host, child),
+                                       name="drn-serve-worker")
+        process.start()
+        child.close()
+        return process, parent
+
+    def run(self, ready: Callable[[], None]) -> None:
+        previous = signal.signal(signal.SIGTERM, self._terminate)
+        try:
+            self.workers = [self.start_worker() for _ in range(self.settings.workers)]
+            for process, pipe in self.workers:
+                self._wait_ready(process, pipe)
+            ready()
+            while True:
+                wait([process.sentinel for process, _ in self.workers])
+                for i, (process, pipe) in enumerate(self.workers):
+                    if not process.is_alive():
+                        logger.warning("drn serve worker %d exited (code %s); starting another", process.pid,
+                                       process.exitcode)
+                        self.workers[i] = self.start_worker()
+                        self._wait_ready(*self.workers[i])
+        finally:
+            self.stop()
+            signal.signal(signal.SIGTERM, previous)
+
+    def _wait_ready(self, process, pipe: Connection) -> None:
+        try:
+            message = pipe.recv()
+        except EOFError:  # it died before a word
+            process.join()
+            raise WorkerStartError(f"a worker process exited while loading the model (code {process.exitcode})") from None
+        if message is not None:
+            raise WorkerStartError(message)
+
+    def _terminate(self, signum, frame) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the workers as Ctrl-C does
+
+    def stop(self) -> None:
+        """SIGTERM to every worker still running (a graceful shutdown), then a kill after STOP_SECONDS."""
+        for process, _ in self.workers:
+            if process.is_alive():
+                try:
+                    os.kill(process.pid, signal.SIGTERM)
+                except ProcessLookupError:  # it ended meanwhile
+                    pass
+        deadline = time.monotonic() + STOP_SECONDS
+        for process, _ in self.workers:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
