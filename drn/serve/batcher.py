@@ -65,6 +65,8 @@ class MicroBatcher:
         self._queued = 0  # total size in the queue
         self._idle = 0  # workers waiting for work
         self._seconds_per_size = 0.0  # running average of a batch's seconds per unit of size
+        self.batches = 0  # batches started so far, and the items in them
+        self.items = 0
         self._closed = False
         self._cond = threading.Condition()
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
@@ -125,7 +127,7 @@ class MicroBatcher:
                 self._idle -= 1
 
     def _pop_batch(self) -> list[Pending]:
-        """Items from the head of the queue, up to the batch limit (the lock is held)."""
+        """Items from the head of the queue, up to the batch limit (the lock is held); counted."""
         # Idle workers share a crowd instead of one taking it all while the others wait.
         limit = min(self.max_batch, math.ceil(self._queued / max(1, self._idle)))
         batch = [self._queue.popleft()]
@@ -134,6 +136,8 @@ class MicroBatcher:
             size += self._queue[0].size
             batch.append(self._queue.popleft())
         self._queued -= size
+        self.batches += 1
+        self.items += len(batch)
         return batch
 
     def _work(self) -> None:

@@ -62,6 +62,8 @@ class ServeSettings:
     threads: int | None = None
 
     def __post_init__(self) -> None:
+        if not Path(self.checkpoint).is_file():
+            raise ServeError(f"checkpoint {self.checkpoint}: no such file (expected a checkpoint written by drn train)")
         for name in ("videos", "features"):
             folder = getattr(self, name)
             if folder is not None and not Path(folder).is_dir():

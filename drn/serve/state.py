@@ -17,18 +17,11 @@ from drn.serve.features import FeatureSource, file_sha256
 from drn.serve.jobs import Job, JobQueue
 from drn.serve.library import Entry, Library, display_name
 from drn.serve.runner import ModelRunner, ReadyVideo
-from drn.serve.settings import ServeError, ServeSettings
+from drn.serve.settings import ServeSettings
 from drn.serve.thumbnails import Thumbnails
 from drn.serve.uploads import UploadError, check_duration, probe_container, save_stream
 
 logger = logging.getLogger(__name__)
-
-
-def load_grounder(settings: ServeSettings) -> Grounder:
-    checkpoint = Path(settings.checkpoint)
-    if not checkpoint.is_file():
-        raise ServeError(f"checkpoint {checkpoint}: no such file (expected a checkpoint written by drn train)")
-    return Grounder(checkpoint, settings.overrides, settings.device)
 
 
 class ServeState:
@@ -37,7 +30,7 @@ class ServeState:
 
     def __init__(self, settings: ServeSettings):
         self.settings = settings
-        grounder = load_grounder(settings)
+        grounder = Grounder(settings.checkpoint, settings.overrides, settings.device)
         self.features = FeatureSource(grounder, file_sha256(Path(settings.checkpoint)), settings.cache_size)
         self.upload_dir = Path(tempfile.mkdtemp(prefix="drn-serve-uploads-"))
         try:

@@ -12,12 +12,9 @@ import torch
 
 from drn.inference.grounder import Grounder
 from drn.inference.invariant import PackedConv1d, can_be_invariant
-from tests.helpers.checkpoints import random_checkpoint
+from tests.helpers.checkpoints import MID_FEATURE_DIM as FEATURE_DIM
+from tests.helpers.checkpoints import MID_MODEL, random_checkpoint
 
-# Wide enough that PyTorch picks different convolution and GEMM kernels for different batch sizes.
-MID_MODEL = {"embedding_dim": 32, "lstm_hidden": 64, "attention_dim": 64, "position_dim": 32,
-             "level_channels": [64, 128, 256], "fpn_channels": 128}
-FEATURE_DIM = 512
 DURATIONS = (24.0, 40.0, 62.5)
 SENTENCES = ("a person opens the door", "the person sits", "a person drinks from a cup", "door",
              "opens the door on the sofa", "a cup", "person sits on the sofa drinks from the cup")

@@ -14,6 +14,7 @@ import pytest
 
 from drn.cli import main
 from tests.helpers.cli import run_cli
+from tests.serve.server import serve_process
 
 
 def assert_one_line(status: int, stderr: str, *parts: str) -> None:
@@ -81,4 +82,32 @@ def test_features_folder_without_index_or_of_another_width(capsys, checkpoint, t
                                            (["--max-queries", "0"], "--max-queries must be >= 1"),
                                            (["--host", "192.0.2.77", "--port", "0"], "cannot be bound")])
 def test_bad_limits_and_addresses(capsys, checkpoint, args, message):
+    assert_one_line(*serve_in_process(capsys, checkpoint, *args), message)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_ends_quietly_in_one_line(checkpoint, features_dir, workers):
+    import json
+    import urllib.request
+
+    with serve_process(str(checkpoint), "--features", str(features_dir), "--workers", str(workers)) as served:
+        with urllib.request.urlopen(f"{served.url}/api/videos") as response:
+            video = json.load(response)["videos"][0]["id"]
+        ask = urllib.request.Request(f"{served.url}/api/predict", data=json.dumps(
+            {"video": video, "queries": ["a person opens the door"]}).encode(), headers={"Content-Type": "application/json"})
+        for _ in range(3):  # with two workers, likely both answer
+            with urllib.request.urlopen(ask) as response:
+                assert response.status == 200 and json.load(response)["predictions"]
+        status, stderr = served.interrupt()
+    assert status == 130
+    assert stderr.strip().splitlines() == ["drn serve: stopped"]
+
+
+@pytest.mark.parametrize("args, message", [(["--batch-window-ms", "-1"], "--batch-window-ms must be in 0..1000"),
+                                           (["--queue-size", "5"], "--queue-size (5) must hold one request of "
+                                                                   "--max-queries (10) sentences"),
+                                           (["--max-batch", "0"], "--max-batch must be >= 1"),
+                                           (["--encoding-cache-mb", "0"], "--encoding-cache-mb must be > 0")])
+def test_bad_batching_options(capsys, checkpoint, args, message):
     assert_one_line(*serve_in_process(capsys, checkpoint, *args), message)

@@ -161,10 +161,12 @@ def test_a_broken_video_fails_its_job_with_a_message(video_client, tmp_path):
     assert video_client.get("/api/info").status_code == 200
 
 
-def test_listed_videos_extract_and_a_mislabelled_file_gets_a_message(video_client):
+def test_listed_videos_extract_and_a_mislabelled_file_gets_a_message(video_client, videos_dir):
     names = {v["name"]: v for v in video_client.get("/api/videos").json()["videos"]}
     assert set(names) == {"clip", "notes"} and all(v["kind"] == "video" for v in names.values())
     assert names["clip"]["duration"] == pytest.approx(3.0, abs=0.2) and names["notes"]["duration"] is None
+    uploaded = upload(video_client, videos_dir / "clip.webm").json()["video"]  # one naming rule for both
+    assert uploaded["name"] == "clip" and uploaded["duration"] == pytest.approx(names["clip"]["duration"])
     job = wait_for(video_client, video_client.post("/api/jobs", json={"video": names["clip"]["id"]}).json())
     assert job["state"] == "done"
     bad = wait_for(video_client, video_client.post("/api/jobs", json={"video": video_id(video_client, "notes")}).json())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from fastapi import APIRouter, Depends
 
 from drn.serve.routes.state import serve_state
@@ -25,5 +26,5 @@ async def info(state: ServeState = Depends(serve_state)):  # async: answered on 
                    "max_queries": settings.max_queries, "max_query_chars": settings.max_query_chars},
         "batching": {"window_ms": settings.batch_window_ms if state.runner.batching else 0,
                      "max_batch": settings.max_batch, "queue_size": settings.queue_size,
-                     "workers": settings.workers},
+                     "workers": settings.workers, "threads": torch.get_num_threads()},
     }
