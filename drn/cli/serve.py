@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 from drn.cli.common import add_overrides, add_threads, positive_int, report_errors
 from drn.errors import UserError
@@ -12,7 +11,6 @@ from drn.serve.settings import DEFAULT_BATCH_WINDOW_MS
 from drn.serve.sockets import bind, is_loopback
 
 logger = logging.getLogger("drn")
-INTERRUPTED = 130  # the shell's status for a run stopped by Ctrl-C (128 + SIGINT)
 
 
 def add_parser(sub):
@@ -50,14 +48,8 @@ def add_parser(sub):
 
 @report_errors
 def run(args) -> int:
-    try:
-        return _serve(args)
-    except KeyboardInterrupt:  # Ctrl-C: the server (or the start) stopped cleanly
-        print("drn serve: stopped", file=sys.stderr, flush=True)
-        return INTERRUPTED
-
-
-def _serve(args) -> int:
+    """Serve until Ctrl-C, which uvicorn raises as KeyboardInterrupt after its graceful shutdown
+    (drn.cli.main turns it into one line and exit status 130)."""
     from pathlib import Path
 
     try:

@@ -88,7 +88,7 @@ def run_load(base_url: str, bodies: list[dict | None], clients: int, rounds: int
                 payload = response.read()
                 took = time.perf_counter() - began
                 answer, problem = _outcome(which, response.status, response.headers, payload)
-            except Exception as exc:  # a dropped connection or a timeout is a failure to report, not a crash
+            except (OSError, http.client.HTTPException) as exc:  # dropped, refused, timed out: a failure to report
                 took, answer, problem = time.perf_counter() - began, None, f"body {which}: {exc!r}"
                 connection.close()
                 connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)

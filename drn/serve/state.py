@@ -37,7 +37,7 @@ class ServeState:
             self.library = Library(settings.videos, settings.features, self.upload_dir, settings.keep_uploads)
             if self.library.features_settings is not None:
                 self.features.check_features_folder(self.library.features_root, self.library.features_settings)
-        except BaseException:
+        except BaseException:  # not kept: a refused start (or Ctrl-C) leaves no folder behind
             shutil.rmtree(self.upload_dir, ignore_errors=True)
             raise
         self.jobs = JobQueue(settings.max_pending_jobs)

@@ -69,13 +69,8 @@ def _worker(settings: ServeSettings, sock: socket.socket, host: str, pipe: Conne
     except UserError as exc:
         pipe.send(one_line(exc))
         return
-    except KeyboardInterrupt:  # Ctrl-C while loading: the parent says it stopped
-        return
     pipe.send(None)
-    try:
-        run_server(app, sock)
-    except KeyboardInterrupt:
-        pass
+    run_server(app, sock)  # SIGTERM from the parent: a graceful shutdown, then the signal ends the process
 
 
 class _Supervisor:
@@ -90,7 +85,13 @@ class _Supervisor:
         # Not a daemon: extraction may start processes of its own. stop() ends it.
         process = self.context.Process(target=_worker, args=(self.settings, self.sock, self.host, child),
                                        name="drn-serve-worker")
-        process.start()
+        # Born ignoring SIGINT (inherited through exec): a terminal's Ctrl-C reaches the whole group, and
+        # a worker still loading must not print a traceback for it; the parent stops workers with SIGTERM.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         child.close()
         return process, parent
 
