@@ -1,11 +1,10 @@
 """Micro-batching: work items that arrive within a short window run together, off the event loop.
 
 `submit(item, size)` queues an item (its size counts against the bounded queue and the batch) and
-returns a `Future`. Each worker thread waits for an item, then until `window` seconds after that
+returns a `Future`. The worker thread waits for an item, then until `window` seconds after that
 item arrived (or until `max_batch` is queued), takes up to `max_batch` from the head of the queue
 (FIFO) and calls `run(items)`, which must resolve every item's future. So an item waits at most the
 window plus the batch running when it arrived. A window of 0 turns batching off: one item a run.
-When several workers are idle, a waiting crowd is split between them.
 
 A full queue refuses at once with `Overloaded` (HTTP 503 and Retry-After), never an unbounded wait.
 """
@@ -45,33 +44,30 @@ class Pending:
 
 
 class MicroBatcher:
-    """Queue items, run them in batches on `workers` threads.
+    """Queue items, run them in batches on a worker thread.
 
     Args:
         run: called with a list of `Pending` on a worker thread; resolves their futures.
         window: seconds to wait for more items after the first (0: no batching).
         max_batch: the largest total size of a batch (an item larger than that runs alone).
         queue_size: the largest total size queued (waiting, not running) before `submit` refuses.
-        workers: threads that run batches.
     """
 
     def __init__(self, run: Callable[[list[Pending]], None], window: float, max_batch: int, queue_size: int,
-                 workers: int = 1, name: str = "drn-serve-batch"):
+                 name: str = "drn-serve-batch"):
         self._run = run
         self.window = window
         self.max_batch = max_batch
         self.queue_size = queue_size
         self._queue: collections.deque[Pending] = collections.deque()
         self._queued = 0  # total size in the queue
-        self._idle = 0  # workers waiting for work
         self._seconds_per_size = 0.0  # running average of a batch's seconds per unit of size
         self.batches = 0  # batches started so far, and the items in them
         self.items = 0
         self._closed = False
         self._cond = threading.Condition()
-        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
-        for thread in self._threads:
-            thread.start()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
 
     def submit(self, item: object, size: int = 1) -> Future:
         pending = Pending(item, size)
@@ -93,7 +89,7 @@ class MicroBatcher:
             return self._queued
 
     def close(self) -> None:
-        """Stop the workers after their current batch; queued items fail."""
+        """Stop the worker after its current batch; queued items fail."""
         with self._cond:
             self._closed = True
             left = list(self._queue)
@@ -106,39 +102,25 @@ class MicroBatcher:
     def _take(self) -> list[Pending] | None:
         """The next batch (None once closed): waits for an item, then for the window."""
         with self._cond:
-            self._idle += 1
-            try:
-                while True:
-                    while not self._queue and not self._closed:
-                        self._cond.wait()
-                    if self._closed:
-                        return None
-                    deadline = self._queue[0].arrived + self.window
-                    while self.window > 0 and self._queued < self.max_batch and not self._closed:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            break
-                        self._cond.wait(left)
-                    if self._closed:
-                        return None
-                    if self._queue:  # else another worker took them meanwhile
-                        return self._pop_batch()
-            finally:
-                self._idle -= 1
-
-    def _pop_batch(self) -> list[Pending]:
-        """Items from the head of the queue, up to the batch limit (the lock is held); counted."""
-        # Idle workers share a crowd instead of one taking it all while the others wait.
-        limit = min(self.max_batch, math.ceil(self._queued / max(1, self._idle)))
-        batch = [self._queue.popleft()]
-        size = batch[0].size
-        while self.window > 0 and self._queue and size + self._queue[0].size <= limit:
-            size += self._queue[0].size
-            batch.append(self._queue.popleft())
-        self._queued -= size
-        self.batches += 1
-        self.items += len(batch)
-        return batch
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            deadline = self._queue[0].arrived + self.window if self._queue else 0.0
+            while self.window > 0 and self._queued < self.max_batch and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            if self._closed:
+                return None
+            batch = [self._queue.popleft()]
+            size = batch[0].size
+            while self.window > 0 and self._queue and size + self._queue[0].size <= self.max_batch:
+                size += self._queue[0].size
+                batch.append(self._queue.popleft())
+            self._queued -= size
+            self.batches += 1
+            self.items += len(batch)
+            return batch
 
     def _work(self) -> None:
         while (batch := self._take()) is not None:

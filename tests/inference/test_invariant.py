@@ -32,8 +32,8 @@ def clips(grounder):
     return [grounder.clips(rng.standard_normal((int(d), FEATURE_DIM)).astype(np.float32)) for d in DURATIONS]
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_a_query_is_answered_the_same_in_any_batch(grounder, clips, threads):
+@pytest.mark.parametrize("threads, sizes", [(1, (2, 3, 5, 8, 16, 17, 24)), (2, (3, 17))])
+def test_a_query_is_answered_the_same_in_any_batch(grounder, clips, threads, sizes):
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -45,7 +45,7 @@ def test_a_query_is_answered_the_same_in_any_batch(grounder, clips, threads):
                  for v in range(len(videos)) for s in SENTENCES}
         rng = np.random.default_rng(threads)
         differing, asked = [], 0
-        for size in (2, 3, 5, 8, 16, 17, 24):
+        for size in sizes:
             asks = [(int(rng.integers(len(videos))), SENTENCES[int(rng.integers(len(SENTENCES)))]) for _ in range(size)]
             used = sorted({v for v, _ in asks})
             answers = engine.ground([videos[v] for v in used], [sentences[s] for _, s in asks],
@@ -54,7 +54,7 @@ def test_a_query_is_answered_the_same_in_any_batch(grounder, clips, threads):
                 asked += 1
                 if answer != alone[ask]:
                     differing.append((size, ask))
-        assert asked == 75 and differing == []
+        assert asked == sum(sizes) and differing == []
         assert len({tuple(map(tuple, a.windows)) for a in alone.values()}) > len(SENTENCES)  # the answers differ
     finally:
         torch.set_num_threads(before)
@@ -76,7 +76,7 @@ def test_the_plain_batched_forward_is_not_invariant(grounder, clips, one_thread)
     assert not all(same)
 
 
-def test_the_grounder_answers_a_query_the_same_whatever_else_it_is_asked(grounder):
+def test_the_grounder_answers_a_query_the_same_whatever_else_it_is_asked(grounder, one_thread):
     features = np.random.default_rng(5).standard_normal((40, FEATURE_DIM)).astype(np.float32)
     together = grounder.ground(features, list(SENTENCES), 40.0)
     for sentence, row in zip(SENTENCES, together):

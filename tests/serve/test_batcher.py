@@ -1,6 +1,5 @@
 """The micro-batcher and the LRU caches of `drn serve`, on their own: what a window gathers, the
-bounds on a batch and on the queue, FIFO order, sharing between idle workers, failures that stay
-in their batch."""
+bounds on a batch and on the queue, FIFO order, failures that stay in their batch."""
 
 from __future__ import annotations
 
@@ -76,16 +75,6 @@ def test_a_full_queue_refuses_with_a_retry_time_and_takes_work_again_later():
     run.release.set()
     assert first.result(timeout=30) == "running" and [f.result(timeout=30) for f in waiting] == [0, 1, 2]
     assert batcher.submit("later").result(timeout=30) == "later"
-    batcher.close()
-
-
-def test_idle_workers_share_a_crowd():
-    run = Recorder()
-    batcher = MicroBatcher(run, window=0.3, max_batch=32, queue_size=64, workers=2)
-    time.sleep(0.1)  # both workers waiting
-    for f in [batcher.submit(i) for i in range(8)]:
-        f.result(timeout=30)
-    assert sum(map(len, run.batches)) == 8 and max(map(len, run.batches)) == 4  # never one worker taking all 8
     batcher.close()
 
 
