@@ -10,8 +10,9 @@ writes a `--features` folder of 6 videos of 24-62 s, and for each batching mode 
 every request once (one sentence of 3 in one video of 6) for the sequential answers; then N client
 threads (in this process, one keep-alive connection each) send at least --requests requests
 together, and every answer must equal the sequential one (and the answers with batching must
-equal those without). 503s with Retry-After are counted apart from failures. Prints Markdown for
-benchmarks/RESULTS.md; exits 1 if a request failed or an answer differed.
+equal those without). 503s with Retry-After are counted apart from failures. The server's CPU time
+per answered request (its process and workers, from /proc) shows the cost apart from the machine's
+load. Prints Markdown for benchmarks/RESULTS.md; exits 1 if a request failed or an answer differed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from drn.serve.load import LoadReport, run_load  # noqa: E402
 from tests.helpers.checkpoints import features_folder, random_checkpoint  # noqa: E402
-from tests.serve.server import running_server  # noqa: E402
+from tests.helpers.cli import cli_env  # noqa: E402
+from tests.serve.server import serve_process  # noqa: E402
 
 SENTENCES = ["a person opens the door", "someone sits on the sofa", "a person drinks from a cup"]
 VIDEOS = {"kitchen": 24.0, "hall": 31.5, "garage": 38.0, "office": 45.5, "garden": 53.0, "attic": 62.0}
@@ -40,6 +42,30 @@ DRN_WIDTHS = {"embedding_dim": 300, "lstm_hidden": 512, "attention_dim": 512, "p
               "level_channels": [256, 512, 1024], "fpn_channels": 512}
 MODELS = {"tiny": (16, None), "drn": (4096, DRN_WIDTHS)}
 HTTP_FLOOR_CLIENTS = (1, 16)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` and its descendants (Linux /proc), now."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, times = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+        times[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    family, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in family} - family
+        family |= more
+        grew = bool(more)
+    return sum(times.get(member, 0.0) for member in family)
+
+
+def server_env() -> dict:
+    """The environment of the server: the tests' (PYTHONPATH), but its threads chosen as a user's are."""
+    return {k: v for k, v in cli_env().items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 def get_json(url: str) -> dict:
@@ -51,13 +77,22 @@ def rounds_for(clients: int, bodies: int, requests: int) -> int:
     return max(1, math.ceil(requests / (clients * bodies)))
 
 
-def table_row(model: str, batching: str, clients: int, report: LoadReport, differing: int) -> str:
+def table_row(model: str, batching: str, clients: int, report: LoadReport, differing: int, cpu: float) -> str:
     ms = [f"{1000 * report.percentile(q):.1f}" for q in (0.5, 0.95, 0.99)]
+    per_request = 1000 * cpu / max(1, report.answered)
     return (f"| {model} | {batching} | {clients} | {report.requests} | {report.requests_per_second:.1f} | "
-            f"{' | '.join(ms)} | {report.rejected} | {len(report.failures)} | {differing} |")
+            f"{' | '.join(ms)} | {per_request:.1f} | {report.rejected} | {len(report.failures)} | {differing} |")
 
 
-def measure(model: str, batching: str, url: str, args, reference: dict | None) -> tuple[list[str], dict, bool]:
+def loaded(pid: int, *args, **kwargs) -> tuple[LoadReport, float]:
+    """`run_load(*args, **kwargs)` and the server's CPU seconds meanwhile."""
+    before = cpu_seconds(pid)
+    report = run_load(*args, **kwargs)
+    return report, cpu_seconds(pid) - before
+
+
+def measure(model: str, batching: str, url: str, pid: int, args, reference: dict | None
+            ) -> tuple[list[str], dict, bool]:
     """Rows of the table for one server; the sequential answers; whether everything held."""
     ids = [v["id"] for v in get_json(f"{url}/api/videos")["videos"]]
     bodies = [{"video": vid, "queries": [sentence]} for vid in ids for sentence in SENTENCES]
@@ -70,16 +105,16 @@ def measure(model: str, batching: str, url: str, args, reference: dict | None) -
         ok = False
     rows = []
     for clients in args.clients:
-        report = run_load(url, bodies, clients, rounds_for(clients, len(bodies), args.requests))
+        report, cpu = loaded(pid, url, bodies, clients, rounds_for(clients, len(bodies), args.requests))
         differing = sum(len(got - {answers.get(i)}) for i, got in report.answers.items())
         if report.failures or differing:
             print(f"{model}, batching {batching}, {clients} clients: {len(report.failures)} failed "
                   f"{report.failures[:3]}, {differing} answers differ from the sequential ones", file=sys.stderr)
             ok = False
-        rows.append(table_row(model, batching, clients, report, differing))
+        rows.append(table_row(model, batching, clients, report, differing, cpu))
     for clients in HTTP_FLOOR_CLIENTS:
-        floor = run_load(url, [None], clients, rounds_for(clients, 1, args.requests), path="/api/info")
-        rows.append(table_row(model, batching, clients, floor, 0).replace(f"| {batching} |", "| GET /api/info |", 1))
+        floor, cpu = loaded(pid, url, [None], clients, rounds_for(clients, 1, args.requests), path="/api/info")
+        rows.append(table_row(model, "GET /api/info", clients, floor, 0, cpu))
     return rows, answers, ok
 
 
@@ -104,9 +139,9 @@ def main() -> int:
                 server_args = [str(checkpoint), "--features", str(features), *shlex.split(args.server_args)]
                 if batching == "off":
                     server_args += ["--batch-window-ms", "0"]
-                with running_server(*server_args) as url:
-                    info[(model, batching)] = get_json(f"{url}/api/info")["batching"]
-                    got, answers, held = measure(model, batching, url, args, reference)
+                with serve_process(*server_args, env=server_env()) as server:
+                    info[(model, batching)] = get_json(f"{server.url}/api/info")["batching"]
+                    got, answers, held = measure(model, batching, server.url, server.process.pid, args, reference)
                     rows += got
                     ok &= held
                     reference = reference or answers
@@ -116,8 +151,8 @@ def main() -> int:
           f"{'; '.join(', '.join(f'{x:.1f}' for x in load) for load in loads)}")
     for (model, batching), settings in info.items():
         print(f"server {model}, batching {batching}: {json.dumps(settings)}")
-    print("\n| model | batching | clients | requests | requests/s | p50 ms | p95 ms | p99 ms | 503 | failed | "
-          "differing |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| model | batching | clients | requests | requests/s | p50 ms | p95 ms | p99 ms | server CPU ms/request | "
+          "503 | failed | differing |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
     return 0 if ok else 1
 

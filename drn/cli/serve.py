@@ -40,7 +40,7 @@ def add_parser(sub):
                    help="memory for the video encodings kept per process, MiB (default 256)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="server processes, each with its own model and caches (default 1; see docs/serve.md)")
-    add_threads(p, "default: the idle cores, shared between the workers")
+    add_threads(p, "default: the idle cores less one per worker for its HTTP, shared between the workers")
     p.add_argument("--device", help="where the model runs (default: the checkpoint config's train.device)")
     add_overrides(p)
     return p

@@ -28,10 +28,14 @@ class WorkerStartError(UserError):
 
 
 def process_threads(settings: ServeSettings) -> int:
-    """Set torch's CPU threads in this process: --threads, else its share of the idle cores."""
-    from drn.utils.threads import choose_threads, set_threads
+    """Set torch's CPU threads in this process: --threads, else OMP_NUM_THREADS, else the idle cores
+    less one per server process (its event loop reads and writes the HTTP), shared between the
+    workers; at least 1."""
+    from drn.utils.threads import choose_threads, idle_cores, set_threads
 
-    threads = settings.threads or max(1, choose_threads()[0] // settings.workers)
+    threads, why = choose_threads(settings.threads)
+    if why != "--threads" and why != "OMP_NUM_THREADS":
+        threads = max(1, (idle_cores() - settings.workers) // settings.workers)
     return set_threads(threads)[0]
 
 
