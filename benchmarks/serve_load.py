@@ -12,20 +12,25 @@ threads (in this process, one keep-alive connection each) send at least --reques
 together, and every answer must equal the sequential one (and the answers with batching must
 equal those without). 503s with Retry-After are counted apart from failures. The server's CPU time
 per answered request (its process and workers, from /proc) shows the cost apart from the machine's
-load. Prints Markdown for benchmarks/RESULTS.md; exits 1 if a request failed or an answer differed.
+load, and one more client asks GET /api/info every 20 ms meanwhile (the page must stay responsive).
+Prints Markdown for benchmarks/RESULTS.md; exits 1 if a request failed or an answer differed.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import math
 import os
 import platform
 import shlex
+import statistics
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -77,18 +82,38 @@ def rounds_for(clients: int, bodies: int, requests: int) -> int:
     return max(1, math.ceil(requests / (clients * bodies)))
 
 
-def table_row(model: str, batching: str, clients: int, report: LoadReport, differing: int, cpu: float) -> str:
+def table_row(model: str, batching: str, clients: int, report: LoadReport, differing: int, cpu: float,
+              info_p95: float) -> str:
     ms = [f"{1000 * report.percentile(q):.1f}" for q in (0.5, 0.95, 0.99)]
     per_request = 1000 * cpu / max(1, report.answered)
     return (f"| {model} | {batching} | {clients} | {report.requests} | {report.requests_per_second:.1f} | "
-            f"{' | '.join(ms)} | {per_request:.1f} | {report.rejected} | {len(report.failures)} | {differing} |")
+            f"{' | '.join(ms)} | {per_request:.1f} | {1000 * info_p95:.1f} | {report.rejected} | "
+            f"{len(report.failures)} | {differing} |")
 
 
-def loaded(pid: int, *args, **kwargs) -> tuple[LoadReport, float]:
-    """`run_load(*args, **kwargs)` and the server's CPU seconds meanwhile."""
+def loaded(pid: int, *args, **kwargs) -> tuple[LoadReport, float, float]:
+    """`run_load(*args, **kwargs)`, the server's CPU seconds meanwhile, and the p95 latency (s) of
+    GET /api/info asked every 20 ms meanwhile by one more client."""
+    url, stop, took = args[0], threading.Event(), []
+
+    def ask_info() -> None:
+        parts = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        while not stop.wait(0.02):
+            began = time.perf_counter()
+            connection.request("GET", "/api/info")
+            connection.getresponse().read()
+            took.append(time.perf_counter() - began)
+        connection.close()
+
+    prober = threading.Thread(target=ask_info)
     before = cpu_seconds(pid)
+    prober.start()
     report = run_load(*args, **kwargs)
-    return report, cpu_seconds(pid) - before
+    stop.set()
+    prober.join()
+    info_p95 = statistics.quantiles(took, n=20)[-1] if len(took) > 1 else (took or [0.0])[0]
+    return report, cpu_seconds(pid) - before, info_p95
 
 
 def measure(model: str, batching: str, url: str, pid: int, args, reference: dict | None
@@ -105,16 +130,17 @@ def measure(model: str, batching: str, url: str, pid: int, args, reference: dict
         ok = False
     rows = []
     for clients in args.clients:
-        report, cpu = loaded(pid, url, bodies, clients, rounds_for(clients, len(bodies), args.requests))
+        report, cpu, info_p95 = loaded(pid, url, bodies, clients, rounds_for(clients, len(bodies), args.requests))
         differing = sum(len(got - {answers.get(i)}) for i, got in report.answers.items())
         if report.failures or differing:
             print(f"{model}, batching {batching}, {clients} clients: {len(report.failures)} failed "
                   f"{report.failures[:3]}, {differing} answers differ from the sequential ones", file=sys.stderr)
             ok = False
-        rows.append(table_row(model, batching, clients, report, differing, cpu))
+        rows.append(table_row(model, batching, clients, report, differing, cpu, info_p95))
     for clients in HTTP_FLOOR_CLIENTS:
-        floor, cpu = loaded(pid, url, [None], clients, rounds_for(clients, 1, args.requests), path="/api/info")
-        rows.append(table_row(model, "GET /api/info", clients, floor, 0, cpu))
+        floor, cpu, info_p95 = loaded(pid, url, [None], clients, rounds_for(clients, 1, args.requests),
+                                      path="/api/info")
+        rows.append(table_row(model, "GET /api/info", clients, floor, 0, cpu, info_p95))
     return rows, answers, ok
 
 
@@ -152,7 +178,8 @@ def main() -> int:
     for (model, batching), settings in info.items():
         print(f"server {model}, batching {batching}: {json.dumps(settings)}")
     print("\n| model | batching | clients | requests | requests/s | p50 ms | p95 ms | p99 ms | server CPU ms/request | "
-          "503 | failed | differing |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "/api/info p95 ms meanwhile | 503 | failed | differing |\n"
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
     return 0 if ok else 1
 

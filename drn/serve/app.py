@@ -13,7 +13,7 @@ Routes (drn/serve/routes/, JSON unless said otherwise; every error is {"error": 
     GET  /api/videos/{id}/file      the video, for the page's player (range requests)
     GET  /api/videos/{id}/thumbnail?t=SECONDS   a small JPEG frame
 
-The model runs on worker threads (drn/serve/runner.py), so the page, uploads and /api/info answer
+The model runs on a worker thread (drn/serve/runner.py), so the page, uploads and /api/info answer
 while it works.
 """
 

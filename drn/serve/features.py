@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drn.errors import UserError
+from drn.errors import UserError, describe_failure
 from drn.inference.grounder import Grounder
 from drn.serve.cache import LRUCache
 from drn.serve.library import Entry
@@ -125,7 +125,10 @@ class FeatureSource:
 
     def load(self, entry: Entry) -> VideoFeatures:
         """A --features entry's stored features, checked against the model's width."""
-        array = np.load(entry.features, allow_pickle=False)
+        try:
+            array = np.load(entry.features, allow_pickle=False)
+        except (OSError, ValueError) as exc:  # gone, unreadable, not an .npy
+            raise UserError(f"{entry.name}: its features cannot be read ({describe_failure(exc)})") from None
         if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != self.feature_dim:
             raise UserError(f"{entry.name}: its features have shape {tuple(array.shape)}, the model takes "
                             f"[windows, {self.feature_dim}]")

@@ -123,7 +123,7 @@ class ModelRunner:
                 if ask.video.key not in videos:
                     encoded.append(self._video(ask.video))
                     videos[ask.video.key] = len(encoded) - 1
-            except (UserError, OSError, ValueError) as exc:  # this video's features are bad: its request fails alone
+            except (UserError, OSError) as exc:  # this video's features are bad or gone: its request fails alone
                 pending.future.set_exception(exc)
                 continue
             asks.append((pending, ask))

@@ -93,3 +93,18 @@ def test_a_video_is_encoded_once_and_again_when_its_features_change(make_client,
     os.utime(folder / "kitchen.npy", ns=(time.time_ns(), time.time_ns() + 10**9))
     changed = client.post("/api/predict", json={"video": kitchen, "queries": QUERIES[:1]}).json()["predictions"]
     assert len(runner.videos) == 2 and changed != first  # re-encoded from the new features, not the stale encoding
+
+
+def test_a_bad_video_fails_its_request_alone_in_a_batch(make_client, tmp_path):
+    from tests.helpers.checkpoints import features_folder
+
+    folder = features_folder(tmp_path / "features", {"kitchen": 30.0, "hall": 12.5})
+    client = make_client(features=folder, batch_window_ms=1000)
+    (folder / "hall.npy").write_bytes(b"not an npy file")
+    batcher = client.app.state.serve.runner.batcher
+    asks = {name: in_thread(lambda vid=video_id(client, name): client.post(
+        "/api/predict", json={"video": vid, "queries": QUERIES})) for name in ("kitchen", "hall")}
+    kitchen, hall = asks["kitchen"](), asks["hall"]()
+    assert batcher.batches == 1  # both in one batch
+    assert kitchen.status_code == 200 and len(kitchen.json()["predictions"]) == 2
+    assert hall.status_code == 400 and hall.json()["error"].startswith("hall: its features cannot be read")

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from fastapi import APIRouter, Depends
 
-from drn.serve.routes.state import serve_state
+from drn.serve.routes.dependencies import serve_state
 from drn.serve.state import ServeState
 
 router = APIRouter()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from drn.serve.routes.state import serve_state
+from drn.serve.routes.dependencies import serve_state
 from drn.serve.state import ServeState
 from drn.serve.uploads import UploadError
 from drn.serve.validation import check_queries, read_form, read_json, upload_in

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, Response
 from drn.errors import UserError
 from drn.serve.features import renamed
 from drn.serve.library import Entry
-from drn.serve.routes.state import serve_state
+from drn.serve.routes.dependencies import serve_state
 from drn.serve.state import ServeState
 from drn.serve.uploads import UploadError, media_type_of
 
