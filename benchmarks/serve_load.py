@@ -128,9 +128,13 @@ def measure(model: str, batching: str, url: str, pid: int, args, reference: dict
     if reference is not None and answers != reference:
         print(f"{model}, batching {batching}: the sequential answers differ from the other server's", file=sys.stderr)
         ok = False
-    rows = []
+    rows, batch_sizes = [], []
     for clients in args.clients:
+        before = get_json(f"{url}/api/info")["batching"]
         report, cpu, info_p95 = loaded(pid, url, bodies, clients, rounds_for(clients, len(bodies), args.requests))
+        after = get_json(f"{url}/api/info")["batching"]
+        batches = max(1, after["batches_run"] - before["batches_run"])
+        batch_sizes.append(f"{clients}: {(after['requests_run'] - before['requests_run']) / batches:.1f}")
         differing = sum(len(got - {answers.get(i)}) for i, got in report.answers.items())
         if report.failures or differing:
             print(f"{model}, batching {batching}, {clients} clients: {len(report.failures)} failed "
@@ -141,6 +145,7 @@ def measure(model: str, batching: str, url: str, pid: int, args, reference: dict
         floor, cpu, info_p95 = loaded(pid, url, [None], clients, rounds_for(clients, 1, args.requests),
                                       path="/api/info")
         rows.append(table_row(model, "GET /api/info", clients, floor, 0, cpu, info_p95))
+    print(f"{model}, batching {batching}: requests per forward pass by clients: {', '.join(batch_sizes)}")
     return rows, answers, ok
 
 

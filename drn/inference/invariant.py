@@ -122,7 +122,8 @@ class BatchInvariantDRN:
     def encode_sentence(self, words: Tensor, lengths: Tensor) -> EncodedSentence:
         """One sentence: words [1, L] int64 ids, lengths [1] -> its `EncodedSentence`."""
         if words.shape[0] != 1:
-            raise ValueError(f"encode one sentence at a time (its result must not depend on others), got {words.shape[0]}")
+            raise ValueError("encode one sentence at a time (its result must not depend on others), "
+                             f"got {words.shape[0]}")
         with autocast(self.device, self.amp):
             query = self.model.query_encoder(words.to(self.device), lengths)
         return EncodedSentence(query.commands, query.attention)

@@ -134,7 +134,8 @@ class FeatureSource:
                             f"[windows, {self.feature_dim}]")
         return VideoFeatures(np.asarray(array, dtype=np.float32), float(entry.duration))
 
-    def extract(self, path: Path, key: tuple, report: Callable[[float], None], shown: str | None = None) -> VideoFeatures:
+    def extract(self, path: Path, key: tuple, report: Callable[[float], None],
+                shown: str | None = None) -> VideoFeatures:
         """Encode a video file as the checkpoint's training features were (cached under `key`).
         Messages name the file `shown` (a user never learns where the server keeps it)."""
         try:

@@ -49,7 +49,8 @@ class LoadReport:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-def _outcome(which: int, status: int, headers: http.client.HTTPMessage, payload: bytes) -> tuple[str | None, str | None]:
+def _outcome(which: int, status: int, headers: http.client.HTTPMessage,
+             payload: bytes) -> tuple[str | None, str | None]:
     """(answer, problem) of one response; both None for a well-formed 503."""
     try:
         body = json.loads(payload)
@@ -83,7 +84,8 @@ def run_load(base_url: str, bodies: list[dict | None], clients: int, rounds: int
                 if body is None:
                     connection.request("GET", path)
                 else:
-                    connection.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+                    connection.request("POST", path, body=json.dumps(body),
+                                       headers={"Content-Type": "application/json"})
                 response = connection.getresponse()
                 payload = response.read()
                 took = time.perf_counter() - began

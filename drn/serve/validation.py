@@ -53,7 +53,8 @@ async def read_form(request: Request, settings: ServeSettings) -> FormData:
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         raise too_large(int(length), settings.max_upload_bytes)
-    limited = Request(request.scope, limited_receive(request.receive, limit, too_large(None, settings.max_upload_bytes)))
+    refusal = too_large(None, settings.max_upload_bytes)
+    limited = Request(request.scope, limited_receive(request.receive, limit, refusal))
     return await limited.form(max_files=1, max_fields=settings.max_queries + 8)
 
 

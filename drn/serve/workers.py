@@ -123,7 +123,8 @@ class _Supervisor:
             message = pipe.recv()
         except EOFError:  # it died before a word
             process.join()
-            raise WorkerStartError(f"a worker process exited while loading the model (code {process.exitcode})") from None
+            raise WorkerStartError(f"a worker process exited while loading the model (code {process.exitcode})"
+                                   ) from None
         if message is not None:
             raise WorkerStartError(message)
 

@@ -63,7 +63,8 @@ def test_the_page_and_info_answer_while_the_model_works(make_client):
 
     runner.engine.ground = slow_ground
     try:
-        busy = in_thread(lambda: client.post("/api/predict", json={"video": video_id(client, "hall"), "queries": QUERIES}))
+        hall = video_id(client, "hall")
+        busy = in_thread(lambda: client.post("/api/predict", json={"video": hall, "queries": QUERIES}))
         assert working.wait(60)
         for path in ("/api/info", "/", "/api/videos"):
             assert client.get(path).status_code == 200  # while the model is held in the middle of a batch

@@ -26,5 +26,6 @@ async def info(state: ServeState = Depends(serve_state)):  # async: answered on 
                    "max_queries": settings.max_queries, "max_query_chars": settings.max_query_chars},
         "batching": {"window_ms": settings.batch_window_ms if state.runner.batching else 0,
                      "max_batch": settings.max_batch, "queue_size": settings.queue_size,
-                     "workers": settings.workers, "threads": torch.get_num_threads()},
+                     "workers": settings.workers, "threads": torch.get_num_threads(),
+                     "batches_run": state.runner.batcher.batches, "requests_run": state.runner.batcher.items},
     }
