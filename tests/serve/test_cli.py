@@ -95,7 +95,8 @@ def test_ctrl_c_ends_quietly_in_one_line(checkpoint, features_dir, workers):
         with urllib.request.urlopen(f"{served.url}/api/videos") as response:
             video = json.load(response)["videos"][0]["id"]
         body = json.dumps({"video": video, "queries": ["a person opens the door"]}).encode()
-        ask = urllib.request.Request(f"{served.url}/api/predict", data=body, headers={"Content-Type": "application/json"})
+        ask = urllib.request.Request(f"{served.url}/api/predict", data=body,
+                                     headers={"Content-Type": "application/json"})
         for _ in range(3):  # with two workers, likely both answer
             with urllib.request.urlopen(ask) as response:
                 assert response.status == 200 and json.load(response)["predictions"]
