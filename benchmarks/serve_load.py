@@ -145,7 +145,8 @@ def measure(model: str, batching: str, url: str, pid: int, args, reference: dict
         floor, cpu, info_p95 = loaded(pid, url, [None], clients, rounds_for(clients, 1, args.requests),
                                       path="/api/info")
         rows.append(table_row(model, "GET /api/info", clients, floor, 0, cpu, info_p95))
-    print(f"{model}, batching {batching}: requests per forward pass by clients: {', '.join(batch_sizes)}")
+    if get_json(f"{url}/api/info")["batching"]["workers"] == 1:  # with more, /api/info counts one worker's
+        print(f"{model}, batching {batching}: requests per forward pass by clients: {', '.join(batch_sizes)}")
     return rows, answers, ok
 
 
