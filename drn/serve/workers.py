@@ -6,6 +6,7 @@ worker that dies, and stops them all on Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -27,16 +28,23 @@ class WorkerStartError(UserError):
     """A worker process could not start its server (its message is the worker's one-line error)."""
 
 
-def process_threads(settings: ServeSettings) -> int:
-    """Set torch's CPU threads in this process: --threads, else OMP_NUM_THREADS, else the idle cores
-    less one per server process (its event loop reads and writes the HTTP), shared between the
-    workers; at least 1."""
-    from drn.utils.threads import choose_threads, idle_cores, set_threads
+def resolve_threads(settings: ServeSettings) -> ServeSettings:
+    """`settings` with torch's CPU threads per process decided once: --threads, else OMP_NUM_THREADS,
+    else the idle cores less one per server process (its event loop reads and writes the HTTP),
+    shared between the workers; at least 1. Decided in the parent, so every worker computes with the
+    same threads (an answer's last digits may depend on them)."""
+    from drn.utils.threads import choose_threads, idle_cores
 
     threads, why = choose_threads(settings.threads)
-    if why != "--threads" and why != "OMP_NUM_THREADS":
+    if why not in ("--threads", "OMP_NUM_THREADS"):
         threads = max(1, (idle_cores() - settings.workers) // settings.workers)
-    return set_threads(threads)[0]
+    return dataclasses.replace(settings, threads=threads)
+
+
+def torch_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def run_server(app, sock: socket.socket) -> None:
@@ -52,10 +60,11 @@ def run_server(app, sock: socket.socket) -> None:
 def serve(settings: ServeSettings, sock: socket.socket, host: str, ready: Callable[[], None]) -> None:
     """Serve until stopped; `ready()` once every worker has loaded its model. Start-up problems raise
     `UserError`; Ctrl-C raises KeyboardInterrupt once everything has stopped."""
+    settings = resolve_threads(settings)
     if settings.workers == 1:
         from drn.serve.app import create_app
 
-        process_threads(settings)
+        torch_threads(settings.threads)
         app = create_app(settings, host=host)
         ready()
         run_server(app, sock)
@@ -68,7 +77,7 @@ def _worker(settings: ServeSettings, sock: socket.socket, host: str, pipe: Conne
     try:
         from drn.serve.app import create_app
 
-        process_threads(settings)
+        torch_threads(settings.threads)
         app = create_app(settings, host=host)
     except UserError as exc:
         pipe.send(one_line(exc))
