@@ -124,10 +124,11 @@ def background_server(app, host: str = "127.0.0.1"):
     """Serve `app` with uvicorn on a free port of `host` in a thread; yields the base URL."""
     import uvicorn
 
+    from drn.serve.server import server_config
     from drn.serve.sockets import bind
 
     sock = bind(host, 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server = uvicorn.Server(server_config(app))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="drn-serve", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

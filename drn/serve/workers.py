@@ -17,11 +17,11 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 
 from drn.errors import UserError, one_line
+from drn.serve.server import GRACEFUL_SHUTDOWN_SECONDS, run_server
 from drn.serve.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
-GRACEFUL_SHUTDOWN_SECONDS = 10  # requests still running at Ctrl-C get this long to finish
-STOP_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 5
+STOP_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 5  # then a worker is killed
 
 
 class WorkerStartError(UserError):
@@ -45,16 +45,6 @@ def torch_threads(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-
-
-def run_server(app, sock: socket.socket) -> None:
-    """Serve `app` on the listening `sock` until Ctrl-C or SIGTERM (uvicorn re-raises them after its
-    graceful shutdown)."""
-    import uvicorn
-
-    config = uvicorn.Config(app, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
-    uvicorn.Server(config).run(sockets=[sock])
 
 
 def serve(settings: ServeSettings, sock: socket.socket, host: str, ready: Callable[[], None]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -24,10 +25,11 @@ class ServeProcess:
     log: object  # the file its stderr goes to
 
     def interrupt(self, timeout: float = 60) -> tuple[int, str]:
-        """Ctrl-C (SIGINT) as a terminal sends it; (exit status, everything it wrote to stderr)."""
+        """Ctrl-C (SIGINT) as a terminal sends it; (exit status, what it wrote to stderr from then on)."""
+        written = os.fstat(self.log.fileno()).st_size
         self.process.send_signal(signal.SIGINT)
         self.process.wait(timeout=timeout)
-        return self.process.returncode, self.stderr()
+        return self.process.returncode, self.stderr()[written:]
 
     def stderr(self) -> str:
         self.log.seek(0)

@@ -85,6 +85,19 @@ def test_bad_limits_and_addresses(capsys, checkpoint, args, message):
     assert_one_line(*serve_in_process(capsys, checkpoint, *args), message)
 
 
+def raw_get(url: str, hosts: list[str]) -> tuple[bytes, bytes]:
+    """GET /api/info with these Host headers (none, one, several), as raw HTTP/1.1: (head, body)."""
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        lines = "".join(f"Host: {host}\r\n" for host in hosts)
+        connection.sendall(f"GET /api/info HTTP/1.1\r\n{lines}Connection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := connection.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_ends_quietly_in_one_line(checkpoint, features_dir, workers):
@@ -100,6 +113,11 @@ def test_ctrl_c_ends_quietly_in_one_line(checkpoint, features_dir, workers):
         for _ in range(3):  # with two workers, likely both answer
             with urllib.request.urlopen(ask) as response:
                 assert response.status == 200 and json.load(response)["predictions"]
+        # Host headers a loopback server refuses, also those uvicorn's parser refuses: JSON too.
+        for hosts in (["evil.example"], [], ["evil.example", "127.0.0.1"]):
+            head, body = raw_get(served.url, hosts)
+            assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/json" in head.lower()
+            assert list(json.loads(body)) == ["error"]
         status, stderr = served.interrupt()
     assert status == 130
     assert stderr.strip().splitlines() == ["drn serve: stopped"]
