@@ -21,7 +21,7 @@ from drn.data.features import FeatureDimError, FeatureFileError, as_feature_tens
 from drn.engine.checkpoint import CheckpointError, check_compatible, load_checkpoint, load_model_state
 from drn.engine.experiment import build_model, resolve_device
 from drn.errors import UserError, reading
-from drn.metrics.rows import rounded_windows
+from drn.inference.invariant import BatchInvariantDRN
 from drn.model import DRN, postprocess
 from drn.model.drn import DRNOutput
 from drn.model.postprocess import Prediction, inference_config
@@ -101,6 +101,8 @@ class Grounder:
         self.config = inference_config(self.model.config, self.cfg["eval"])
         self.extraction: dict | None = payload.get("extraction")  # how its training features were extracted
         self.video_backbones: dict = {}  # (backbone, weights) -> loaded backbone, for drn.inference.video
+        # A query's answer does not depend on the other queries asked with it (drn serve batches users).
+        self.engine = BatchInvariantDRN(self.model, self.config, self.use_iou, bool(self.cfg["train"]["amp"]))
 
     def encode(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded word ids [B, L] and lengths [B]; `QueryError` for a query with no known word."""
@@ -171,11 +173,9 @@ class Grounder:
         """
         if not queries:
             raise QueryError("give at least one query")
-        clips = self.clips(features, name)
+        video = self.engine.encode_video(self.clips(features, name))
+        sentences = [self.engine.encode_sentence(*self.encode([query])) for query in queries]
         span = 1.0 if duration is None else float(duration)
-        output, ranked = self.rank(clips.unsqueeze(0), queries, [0] * len(queries), [span] * len(queries))
-        times = [(p * span / output.num_clips).tolist() for p in output.points]
-        return [{"query": query, "pred_relevant_windows": rounded_windows(ranked[i]),
-                 "dense": {"time": times, "match": [p[i].tolist() for p in output.match_probs],
-                           "iou": [p[i].tolist() for p in output.iou_probs]}}
-                for i, query in enumerate(queries)]
+        answers = self.engine.ground([video], sentences, [0] * len(queries), [span] * len(queries))
+        return [{"query": query, "pred_relevant_windows": answer.windows, "dense": answer.dense}
+                for query, answer in zip(queries, answers)]

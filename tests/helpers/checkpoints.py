@@ -1,4 +1,5 @@
-"""Small checkpoints and feature folders for the `drn serve` tests, built in well under a second."""
+"""Small random-init checkpoints and feature folders for the `drn serve` and inference tests and the
+serve benchmark, built in well under a second."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from drn.engine.checkpoint import rng_state, save_checkpoint
 from drn.engine.experiment import build_model
 
 WORDS = ("a", "person", "opens", "the", "door", "sits", "on", "sofa", "drinks", "from", "cup")
+# Wide enough that PyTorch picks other convolution and GEMM kernels for other batch sizes (the batched
+# forward's rows then differ from the same queries alone unless the engine prevents it), still fast.
+MID_MODEL = {"embedding_dim": 32, "lstm_hidden": 64, "attention_dim": 64, "position_dim": 32,
+             "level_channels": [64, 128, 256], "fpn_channels": 128}
+MID_FEATURE_DIM = 512
 TINY_MODEL = {"feature_dim": 16, "embedding_dim": 8, "lstm_hidden": 8, "attention_dim": 8, "position_dim": 8,
               "level_channels": [8, 16, 16], "fpn_channels": 16}
 
