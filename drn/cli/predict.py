@@ -45,7 +45,7 @@ def add_parser(sub):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_overrides(p)
     add_precision(p)
-    add_threads(p, "default: the idle cores")
+    add_threads(p)
     return p
 
 

@@ -21,6 +21,7 @@ counted twice.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
@@ -30,12 +31,13 @@ from drn.data import GroundingDataset
 from drn.data.video_batches import VideoBatches, video_batches
 from drn.engine.distributed import all_gather_objects, get_rank, get_world_size
 from drn.metrics.protocol import PER_IOU_KEY, metrics_per_iou, nms_thresholds_per_iou
-from drn.metrics.qvhighlights import qvhighlights_metrics
+from drn.metrics.qvhighlights import nan_to_none, qvhighlights_metrics
 from drn.metrics.rows import SCORE_DECIMALS, rounded_windows
 from drn.model import DRN
 from drn.model.postprocess import inference_config, postprocess_per_nms
 from drn.model.precision import InferencePrecision
 from drn.model.saliency import clip_saliency, to_native_clips
+from drn.utils.io import write_metrics, write_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -128,14 +130,35 @@ def evaluate(model: DRN, dataset: GroundingDataset, device: torch.device, eval_c
     return metrics_from_rows(rows), rows
 
 
-def evaluate_split(model: DRN, dataset: GroundingDataset, device: torch.device, cfg: dict, *, use_iou: bool,
-                   show_progress: bool = False) -> tuple[dict[str, float], dict[str, float], list[dict]]:
-    """`evaluate` with an experiment config's settings: (DRN's R@n and mIoU, the QVHighlights brief
-    metrics for JSONL data or {} for the other formats, prediction rows)."""
-    metrics, rows = evaluate(model, dataset, device, cfg["eval"], use_iou=use_iou, num_workers=cfg["data"]["num_workers"],
-                             show_progress=show_progress)
-    standard = qvhighlights_scores(rows, dataset) if cfg["data"]["format"] == "jsonl" else {}
-    return metrics, standard, rows
+def evaluate_to_folder(model: DRN, dataset: GroundingDataset, device: torch.device, cfg: dict, out_dir: Path, *,
+                       use_iou: bool, write: bool = True, show_progress: bool = False) -> tuple[dict, int]:
+    """Rank every query of `dataset` with an experiment config's settings and write
+    `out_dir/predictions.jsonl`, then score the rows and write `out_dir/metrics.json` (`write`:
+    rank 0 under DDP). The predictions are written before any metric is computed, so no metric can
+    cost a run its predictions. Returns (metrics, number of rows): DRN's R@n and mIoU, plus the
+    QVHighlights brief metrics for JSONL data, where a length range without queries is None (and
+    said in one log line)."""
+    rows = predict_dataset(model, dataset, device, cfg["eval"], use_iou=use_iou, num_workers=cfg["data"]["num_workers"],
+                           show_progress=show_progress)
+    if write:
+        explain_empty_rankings(rows, cfg["model"]["score_threshold"])
+        write_predictions(out_dir, rows)
+    metrics = metrics_from_rows(rows)
+    if cfg["data"]["format"] == "jsonl":
+        standard = nan_to_none(qvhighlights_scores(rows, dataset))
+        empty = [key for key, value in standard.items() if value is None]
+        if empty and write:
+            logger.info("%s: no ground-truth window in that length range, so no value (null in metrics.json)",
+                        ", ".join(empty))
+        metrics.update(standard)
+    if write:
+        write_metrics(out_dir, metrics)
+    return metrics, len(rows)
+
+
+def format_metrics(metrics: dict) -> str:
+    """`R1@0.5 45.20, ...` for a log line; a metric without a value shows as n/a."""
+    return ", ".join(f"{key} {'n/a' if value is None else f'{value:.2f}'}" for key, value in metrics.items())
 
 
 def qvhighlights_scores(rows: list[dict], dataset: GroundingDataset) -> dict[str, float]:

@@ -51,7 +51,7 @@ from drn.engine.checkpoint import (
 )
 from drn.engine.compiled_step import CompiledStep
 from drn.engine.epoch import StepSettings, TrainError, train_one_epoch, training_step
-from drn.engine.evaluate import evaluate, evaluate_split, explain_empty_rankings
+from drn.engine.evaluate import evaluate, evaluate_to_folder, format_metrics
 from drn.engine.experiment import (
     build_model,
     build_split,
@@ -64,7 +64,7 @@ from drn.engine.runlock import FolderLock
 from drn.engine.scalar_log import METRIC_NAMES, ScalarLog
 from drn.model import DRN
 from drn.model.precision import resolve_precision
-from drn.utils.io import atomic_write_text, check_output_folder, remove_stale_temporaries, write_results
+from drn.utils.io import atomic_write_text, check_output_folder, remove_stale_temporaries
 
 logger = logging.getLogger(__name__)
 
@@ -229,21 +229,17 @@ def _training_precision(cfg: dict, device: torch.device) -> tuple[str, Callable]
 
 
 def _test_chosen(model: DRN, chosen: Path, test_set, device: torch.device, cfg: dict, out_dir: Path,
-                 main: bool, show_progress: bool) -> tuple[dict[str, float], int]:
-    """Evaluate the chosen checkpoint on the test split; rank 0 writes metrics.json and
-    predictions.jsonl. Returns (metrics, number of rows)."""
+                 main: bool, show_progress: bool) -> tuple[dict, int]:
+    """Evaluate the chosen checkpoint on the test split; rank 0 writes predictions.jsonl, then
+    metrics.json. Returns (metrics, number of rows)."""
     if not chosen.exists():
         raise TrainError(f"no checkpoint to evaluate in {chosen.parent}: train.epochs are all 0")
     final = load_checkpoint(chosen, need="inference")
     load_model_state(model, final["model"], chosen)
-    metrics, standard, rows = evaluate_split(model, test_set, device, cfg, use_iou=final["stage"] > 1,
-                                             show_progress=show_progress and main)
-    metrics = {**metrics, **standard}
-    if main:
-        explain_empty_rankings(rows, cfg["model"]["score_threshold"])
-        write_results(out_dir, rows, metrics)
-    logger.info("test (%s, %d queries): %s", chosen.name, len(rows), ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
-    return metrics, len(rows)
+    metrics, count = evaluate_to_folder(model, test_set, device, cfg, out_dir, use_iou=final["stage"] > 1,
+                                        write=main, show_progress=show_progress and main)
+    logger.info("test (%s, %d queries): %s", chosen.name, count, format_metrics(metrics))
+    return metrics, count
 
 
 def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,

@@ -69,9 +69,12 @@ class FusionBackbone(nn.Module):
         # C1 = conv(cat(x, positions)): the widest convolution, as GEMMs on the [B, T, C] layout
         # (drn.model.temporal_conv), split at the concatenation: the positions' part is the same for
         # every query, computed once, and the [B, T, D + P] concatenation is never built.
-        width = x.shape[-1]
-        fused = temporal_conv(x, conv.weight[:, :width]) + temporal_conv(positions[None].to(x.dtype),
-                                                                         conv.weight[:, width:])
+        if isinstance(conv, nn.Conv1d):
+            width = x.shape[-1]
+            fused = temporal_conv(x, conv.weight[:, :width]) + temporal_conv(positions[None].to(x.dtype),
+                                                                             conv.weight[:, width:])
+        else:  # a convolution replaced by one of its own kind (drn.inference.invariant's) runs as itself
+            fused = conv(torch.cat([x, positions.to(x.dtype).expand(x.shape[0], -1, -1)], dim=-1).transpose(1, 2))
         outputs = [relu(norm(fused))]
         for level in (1, 2):
             outputs.append(self.levels[level](outputs[-1] * commands[level][:, :, None]))

@@ -173,12 +173,19 @@ class DRN(nn.Module):
         # Stage 2 trains the IoU head alone: no graph for anything before it.
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage != 2):
             query = self.query_encoder(words, lengths)
-            levels = self.fpn(self.backbone.fuse(video.clips, video.positions, query.commands, video_index))
+        return self.forward_commands(video, query.commands, query.attention, video_index)
+
+    def forward_commands(self, video: VideoEncoding, commands: list[Tensor], attention: Tensor,
+                         video_index: Tensor | None = None) -> DRNOutput:
+        """`forward_queries` after the query encoder: `commands` and `attention` of B encoded queries
+        (`QueryEncoding`'s), each grounded in its video of `video` (video_index as there)."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage != 2):
+            levels = self.fpn(self.backbone.fuse(video.clips, video.positions, commands, video_index))
             match_logits, distances, cls_feats, box_feats = self.heads(levels)
         iou_logits = self.iou_head(cls_feats, box_feats)
         clips = video.clips
         points = location_points(self.config.num_clips, self.config.strides, clips.device, at_least_fp32(clips).dtype)
-        return DRNOutput(match_logits, distances, iou_logits, points, query.attention, self.config.num_clips)
+        return DRNOutput(match_logits, distances, iou_logits, points, attention, self.config.num_clips)
 
     def forward(self, features: Tensor, words: Tensor, lengths: Tensor, video_index: Tensor | None = None
                 ) -> DRNOutput:
