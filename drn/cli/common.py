@@ -25,6 +25,22 @@ def add_overrides(parser) -> None:
                         help="override a config value, e.g. --set train.batch_size=16 (repeatable; values are YAML)")
 
 
+class _PrecisionOverride(argparse.Action):
+    """--precision X is --set eval.precision=X (after the --set options before it)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        namespace.overrides = [*namespace.overrides, f"eval.precision={value}"]
+
+
+def add_precision(parser) -> None:
+    """--precision: the inference precision (eval.precision) of a checkpoint's model."""
+    from drn.model.precision import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, action=_PrecisionOverride,
+                        help="inference precision (eval.precision, default auto: bf16 where the CPU has AMX or "
+                             "AVX512-BF16, or the GPU bf16; else fp32). fp16: CUDA only")
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:

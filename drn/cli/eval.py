@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from drn.cli.common import add_overrides, add_threads, report_errors
+from drn.cli.common import add_overrides, add_precision, add_threads, report_errors
 
 
 def add_parser(sub):
@@ -19,6 +19,7 @@ def add_parser(sub):
     p.add_argument("--out", required=True, help="folder for metrics.json and predictions.jsonl")
     p.add_argument("--split", choices=("test", "val", "train"), default="test", help="split to evaluate (test)")
     add_overrides(p)
+    add_precision(p)
     add_threads(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -33,6 +34,7 @@ def run(args) -> int:
     from drn.engine.runlock import FolderLock
     from drn.inference.grounder import load_trained_model
     from drn.metrics.protocol import describe as describe_protocol
+    from drn.model.precision import resolve_precision
     from drn.utils.io import check_output_folder, remove_stale_temporaries
     from drn.utils.threads import set_threads
 
@@ -41,8 +43,9 @@ def run(args) -> int:
     logging.getLogger("drn").info("%d CPU thread(s) (%s)", threads, why)
     progress = not args.no_progress and sys.stderr.isatty()
     model, vocab, cfg, payload = load_trained_model(args.checkpoint, args.overrides)
-    dataset = build_split(cfg, args.split, vocab, open_feature_source(cfg), show_progress=progress)
     device = next(model.parameters()).device
+    resolve_precision(cfg["eval"]["precision"], device, "eval.precision")  # before the lock file is written
+    dataset = build_split(cfg, args.split, vocab, open_feature_source(cfg), show_progress=progress)
     with FolderLock(out):
         remove_stale_temporaries(out)  # of an evaluation killed while writing
         metrics, count = evaluate_to_folder(model, dataset, device, cfg, out, use_iou=payload["stage"] > 1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from drn.cli.common import add_overrides, add_threads, positive_int, report_errors
+from drn.cli.common import add_overrides, add_precision, add_threads, positive_int, report_errors
 from drn.errors import UserError
 from drn.serve.settings import DEFAULT_BATCH_WINDOW_MS
 from drn.serve.sockets import bind, is_loopback
@@ -43,6 +43,7 @@ def add_parser(sub):
     add_threads(p, "the idle cores less one per worker for its HTTP, shared between the workers")
     p.add_argument("--device", help="where the model runs (default: the checkpoint config's train.device)")
     add_overrides(p)
+    add_precision(p)
     return p
 
 

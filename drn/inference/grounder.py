@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drn.config import DEFAULTS, ConfigError, apply_override, merge, validate
+from drn.config import DEFAULTS, ConfigError, apply_override, merge, upgrade_config, validate
 from drn.data import PAD_ID, Vocabulary, open_features, resample_to_clips, tokenize
 from drn.data.features import FeatureDimError, FeatureFileError, as_feature_tensor
 from drn.engine.checkpoint import CheckpointError, check_compatible, load_checkpoint, load_model_state
@@ -25,7 +25,7 @@ from drn.inference.invariant import BatchInvariantDRN
 from drn.model import DRN, postprocess
 from drn.model.drn import DRNOutput
 from drn.model.postprocess import Prediction, inference_config
-from drn.model.precision import autocast
+from drn.model.precision import InferencePrecision
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class QueryError(UserError, ValueError):
 def config_from_checkpoint(payload: dict, overrides: Sequence[str], path: str | PathLike) -> dict:
     """The checkpoint's experiment config with `key=value` overrides applied and validated; an
     override that would change the network (e.g. model.fpn_channels) is a `CheckpointError`."""
-    saved = payload["config"]
+    saved = upgrade_config(payload["config"], str(path))
     cfg = copy.deepcopy(DEFAULTS)  # a checkpoint from before a key was added gets its default
     try:
         merge(cfg, copy.deepcopy(saved), source=f"{path} (its saved config)")
@@ -101,8 +101,11 @@ class Grounder:
         self.config = inference_config(self.model.config, self.cfg["eval"])
         self.extraction: dict | None = payload.get("extraction")  # how its training features were extracted
         self.video_backbones: dict = {}  # (backbone, weights) -> loaded backbone, for drn.inference.video
-        # A query's answer does not depend on the other queries asked with it (drn serve batches users).
-        self.engine = BatchInvariantDRN(self.model, self.config, self.use_iou, bool(self.cfg["train"]["amp"]))
+        # eval.precision, with the weights cast once (`rank`); batch-invariant grounding (`ground`, drn
+        # serve) in the same precision: a query's answer does not depend on the other queries asked
+        # with it (exact in fp32 on a CPU; in bf16 drn serve runs each request on its own).
+        self.forward = InferencePrecision(self.model, self.cfg["eval"]["precision"], self.device)
+        self.engine = BatchInvariantDRN(self.model, self.config, self.use_iou, self.forward.precision)
 
     def encode(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded word ids [B, L] and lengths [B]; `QueryError` for a query with no known word."""
@@ -153,8 +156,7 @@ class Grounder:
         Returns (the model's output, per query its ranked (start, end, score) windows)."""
         words, lengths = self.encode(queries)
         index = torch.as_tensor(list(video_index), dtype=torch.int64, device=self.device)
-        with autocast(self.device, bool(self.cfg["train"]["amp"])):
-            output = self.model(clips.to(self.device), words.to(self.device), lengths, index)
+        output = self.forward(clips.to(self.device), words.to(self.device), lengths, index)
         return output, postprocess(output, list(durations), self.config, use_iou=self.use_iou)
 
     def ground(self, features: torch.Tensor | np.ndarray, queries: Sequence[str], duration: float | None = None,

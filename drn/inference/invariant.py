@@ -15,8 +15,8 @@ output in one order whatever the batch; the batch only splits the work between t
 encoder and the video's Linear(D, D) run on one sentence and one video at a time (callers cache
 their results), and the post-processing runs query by query.
 
-Elsewhere (CUDA, autocast, a float64 model) the model runs as it is, and `invariant` is False:
-batching across requests is then not exact, and `drn serve` does not batch.
+Elsewhere (CUDA, bf16 or fp16, a float64 model) the model runs as it is, and `invariant` is
+False: batching across requests is then not exact, and `drn serve` does not batch.
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ def with_packed_convolutions(model: nn.Module) -> nn.Module:
     return packed
 
 
-def can_be_invariant(model: DRN, amp: bool) -> bool:
-    """Whether `model` can run batch-invariant here: float32 on a CPU with oneDNN, no autocast."""
+def can_be_invariant(model: DRN, precision: str) -> bool:
+    """Whether `model` can run batch-invariant here: float32 on a CPU with oneDNN, in fp32 (a
+    resolved precision: no autocast)."""
     parameter = next(model.parameters())
-    return (parameter.device.type == "cpu" and parameter.dtype == torch.float32 and not amp
+    return (parameter.device.type == "cpu" and parameter.dtype == torch.float32 and precision == "fp32"
             and torch.backends.mkldnn.is_available())
 
 
@@ -107,15 +108,16 @@ class BatchInvariantDRN:
         model: the DRN, in eval mode; its parameters are shared, not copied.
         config: the model's inference settings (`inference_config`).
         use_iou: multiply in the IoU head (stage > 1).
-        amp: run under autocast (the checkpoint's train.amp); never invariant.
+        precision: a resolved precision (`resolve_precision`): "fp32", or "bf16" / "fp16" under
+            autocast, never invariant.
     """
 
-    def __init__(self, model: DRN, config: DRNConfig, use_iou: bool, amp: bool = False):
-        self.invariant = can_be_invariant(model, amp)
+    def __init__(self, model: DRN, config: DRNConfig, use_iou: bool, precision: str = "fp32"):
+        self.invariant = can_be_invariant(model, precision)
         self.model = with_packed_convolutions(model) if self.invariant else model
         self.config = config
         self.use_iou = use_iou
-        self.amp = amp
+        self.precision = precision
         self.device = next(model.parameters()).device
 
     @torch.no_grad()
@@ -124,14 +126,14 @@ class BatchInvariantDRN:
         if words.shape[0] != 1:
             raise ValueError("encode one sentence at a time (its result must not depend on others), "
                              f"got {words.shape[0]}")
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self.precision):
             query = self.model.query_encoder(words.to(self.device), lengths)
         return EncodedSentence(query.commands, query.attention)
 
     @torch.no_grad()
     def encode_video(self, clips: Tensor) -> VideoEncoding:
         """One video's clips [T, D] -> its `VideoEncoding` (a batch of 1)."""
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self.precision):
             return self.model.encode_video(clips.unsqueeze(0).to(self.device))
 
     @torch.no_grad()
@@ -145,7 +147,7 @@ class BatchInvariantDRN:
         attention = torch.cat([nn.functional.pad(s.attention, (0, longest - s.attention.shape[-1]))
                                for s in sentences])
         index = torch.as_tensor(list(video_index), dtype=torch.int64, device=self.device)
-        with autocast(self.device, self.amp):
+        with autocast(self.device, self.precision):
             output = self.model.forward_commands(video, commands, attention, index)
         return [self._rank(_one_query(output, b), float(duration)) for b, duration in enumerate(durations)]
 

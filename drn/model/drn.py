@@ -152,9 +152,9 @@ class DRN(nn.Module):
 
         video: `encode_video` of [V, T, D] features; words: [B, L] int64 word ids padded with 0 (or
         [B, L, D_text] float token features when `config.text_feature_dim` > 0); lengths: [B] int64
-        real words per query (on the CPU, where the packed LSTM reads them: a device tensor costs
-        one copy to the host); video_index: [B] int64, the video of each query (None: query b in
-        video b, B = V). Outputs equal `forward` on the features of each query's video, bit for bit
+        real words per query (on any device: the padded BiLSTM reads them there; their values are
+        checked when they are on the host); video_index: [B] int64, the video of each query (None:
+        query b in video b, B = V). Outputs equal `forward` on the features of each query's video, bit for bit
         (on CPU in float32; see `FusionBackbone`).
         """
         num_videos = video.clips.shape[0]

@@ -67,9 +67,9 @@ class ModelRunner:
         self._words: LRUCache[tuple] = LRUCache(max_items=SENTENCE_CACHE)  # sentence -> checked word ids
         self.batching = settings.batch_window_ms > 0 and self.engine.invariant
         if settings.batch_window_ms > 0 and not self.engine.invariant:
-            logger.warning("this model cannot run batch-invariant here (%s, %s%s): each request runs on its own",
-                           self.engine.device, next(grounder.model.parameters()).dtype,
-                           ", autocast" if self.engine.amp else "")
+            logger.warning("this model cannot run batch-invariant here (%s, %s, %s): each request runs on its own%s",
+                           self.engine.device, next(grounder.model.parameters()).dtype, self.engine.precision,
+                           "" if self.engine.precision == "fp32" else " (--precision fp32 batches them)")
         window = settings.batch_window_ms / 1000 if self.batching else 0.0
         self.batcher = MicroBatcher(self._run, window, settings.max_batch, settings.queue_size)
 

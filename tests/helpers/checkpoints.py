@@ -28,10 +28,12 @@ def random_checkpoint(path: Path, feature_dim: int = 16, seed: int = 0, extra: d
                       model: dict | None = None, match_gain: float = 3000.0) -> Path:
     """A random-init DRN (tiny widths unless `model` gives others) whose matching head is spread
     out (bias 0, weights times `match_gain`), so scores differ between locations; the config's
-    model.score_threshold 0 keeps every location. Deterministic in `seed`."""
+    model.score_threshold 0 keeps every location, and eval.precision fp32 grounds batch-invariant
+    (drn.inference.invariant; bf16 does not). Deterministic in `seed`."""
     widths = {**TINY_MODEL, "feature_dim": feature_dim} if model is None else {**model, "feature_dim": feature_dim}
     overrides = [f"model.{key}={json.dumps(value)}" for key, value in widths.items()]
-    cfg = load_config(None, overrides + ["model.score_threshold=0.0", "train.device=cpu", "eval.top_k=5"])
+    cfg = load_config(None, overrides + ["model.score_threshold=0.0", "train.device=cpu", "eval.top_k=5",
+                                         "eval.precision=fp32"])
     vocab = Vocabulary({word: i for i, word in enumerate(WORDS, start=1)})
     torch.manual_seed(seed)
     model = build_model(cfg, vocab, load_glove=False)

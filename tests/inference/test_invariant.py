@@ -95,6 +95,6 @@ def test_a_packed_convolution_computes_the_convolution(kernel, stride, bias):
 
 
 def test_autocast_or_float64_models_run_as_they_are(grounder):
-    assert can_be_invariant(grounder.model, amp=False)
-    assert not can_be_invariant(grounder.model, amp=True)
-    assert not can_be_invariant(torch.nn.Linear(2, 2).double(), amp=False)
+    assert can_be_invariant(grounder.model, "fp32")
+    assert not can_be_invariant(grounder.model, "bf16")
+    assert not can_be_invariant(torch.nn.Linear(2, 2).double(), "fp32")
