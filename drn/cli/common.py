@@ -32,13 +32,18 @@ class _PrecisionOverride(argparse.Action):
         namespace.overrides = [*namespace.overrides, f"eval.precision={value}"]
 
 
-def add_precision(parser) -> None:
+def add_precision(parser, default_help: str = "auto: bf16 where the CPU has AMX or AVX512-BF16, or the GPU "
+                                              "bf16; else fp32") -> None:
     """--precision: the inference precision (eval.precision) of a checkpoint's model."""
     from drn.model.precision import PRECISIONS
 
     parser.add_argument("--precision", choices=PRECISIONS, action=_PrecisionOverride,
-                        help="inference precision (eval.precision, default auto: bf16 where the CPU has AMX or "
-                             "AVX512-BF16, or the GPU bf16; else fp32). fp16: CUDA only")
+                        help=f"inference precision (eval.precision, default {default_help}). fp16: CUDA only")
+
+
+def precision_given(overrides: list[str]) -> bool:
+    """Whether --precision or --set eval.precision=... chose the inference precision."""
+    return any(item.replace(" ", "").startswith("eval.precision=") for item in overrides)
 
 
 def positive_int(text: str) -> int:

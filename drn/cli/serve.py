@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from drn.cli.common import add_overrides, add_precision, add_threads, positive_int, report_errors
+from drn.cli.common import add_overrides, add_precision, add_threads, positive_int, precision_given, report_errors
 from drn.errors import UserError
 from drn.serve.settings import DEFAULT_BATCH_WINDOW_MS
 from drn.serve.sockets import bind, is_loopback
@@ -43,7 +43,8 @@ def add_parser(sub):
     add_threads(p, "the idle cores less one per worker for its HTTP, shared between the workers")
     p.add_argument("--device", help="where the model runs (default: the checkpoint config's train.device)")
     add_overrides(p)
-    add_precision(p)
+    add_precision(p, "fp32: answers batched across users are exact only in fp32; bf16 answers each "
+                     "request alone, faster for one user")
     return p
 
 
@@ -63,11 +64,14 @@ def run(args) -> int:
         raise UserError(f"drn serve needs FastAPI, uvicorn, python-multipart and PyAV ({exc}); "
                         "pip install 'drn[serve]'") from None
 
+    overrides = list(args.overrides)
+    if not precision_given(overrides):  # batching across users needs fp32 (drn.inference.invariant)
+        overrides.append("eval.precision=fp32")
     settings = ServeSettings(checkpoint=Path(args.checkpoint), videos=Path(args.videos) if args.videos else None,
                              features=Path(args.features) if args.features else None,
                              max_upload_mb=args.max_upload_mb, max_duration=args.max_duration,
                              max_queries=args.max_queries, cache_size=args.cache_size, device=args.device,
-                             overrides=tuple(args.overrides), batch_window_ms=args.batch_window_ms,
+                             overrides=tuple(overrides), batch_window_ms=args.batch_window_ms,
                              max_batch=args.max_batch, queue_size=args.queue_size,
                              encoding_cache_mb=args.encoding_cache_mb, workers=args.workers, threads=args.threads)
     sock = bind(args.host, args.port)  # before the model loads: a taken port fails fast

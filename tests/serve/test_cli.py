@@ -6,8 +6,10 @@ Two cases run the real command in a subprocess; the rest call the same entry poi
 
 from __future__ import annotations
 
+import json
 import socket
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,12 @@ def test_ctrl_c_ends_quietly_in_one_line(checkpoint, features_dir, workers):
                                            (["--encoding-cache-mb", "0"], "--encoding-cache-mb must be > 0")])
 def test_bad_batching_options(capsys, checkpoint, args, message):
     assert_one_line(*serve_in_process(capsys, checkpoint, *args), message)
+
+
+@pytest.mark.parametrize("args, batched", [((), True), (("--precision", "bf16"), False),
+                                           (("--set", "eval.precision=fp32"), True)])
+def test_serve_batches_in_fp32_unless_another_precision_is_asked(checkpoint, features_dir, args, batched):
+    with serve_process(str(checkpoint), "--features", str(features_dir), *args) as served:
+        with urllib.request.urlopen(f"{served.url}/api/info", timeout=10) as response:
+            info = json.load(response)
+    assert (info["batching"]["window_ms"] > 0) == batched
