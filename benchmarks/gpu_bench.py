@@ -67,6 +67,24 @@ def bench_nms(rows, work):
     rows.append((name, "torchvision.batched_nms", t_ours, t_peer, None))
 
 
+def bench_large_group(rows, work):
+    """One group past the CUDA bitmask's size (the sparse sweep) against drn's CPU sweep; torchvision's
+    N x N mask does not fit at this size. The keep lists must be equal."""
+    import time
+
+    name, thr = f"NMS {work.name} @{work.iou_threshold}", work.iou_threshold
+    cpu_times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        want = drn.ops.batched_temporal_nms(work.segments, work.scores, work.groups, thr)
+        cpu_times.append((time.perf_counter() - began) * 1000)
+    segments, scores, groups = work.segments.cuda(), work.scores.cuda(), work.groups.cuda()
+    got = drn.ops.batched_temporal_nms(segments, scores, groups, thr)
+    assert torch.equal(got.cpu(), want), f"{name}: the CUDA sweep keeps other segments than the CPU sweep"
+    t_ours = cuda_time(lambda: drn.ops.batched_temporal_nms(segments, scores, groups, thr), budget_s=3.0, max_repeats=10)
+    rows.append((name, f"drn CPU sweep ({torch.get_num_threads()} threads)", t_ours, min(cpu_times), None))
+
+
 def bench_loss(rows, pairs, bandwidth):
     work = workloads.loss_pairs(pairs)
     pred, target = work.pred.cuda().requires_grad_(), work.target.cuda()
@@ -112,6 +130,8 @@ def main() -> int:
         lambda: bench_nms(rows, workloads.charades_sta_eval()),
         lambda: bench_nms(rows, workloads.activitynet_eval()),
         lambda: bench_nms(rows, workloads.action_proposals()),
+        lambda: bench_large_group(rows, workloads.sparse_proposals(1_000_000)),
+        lambda: bench_large_group(rows, workloads.dense_proposals(1_000_000)),
         lambda: bench_targets(rows, 32, bandwidth),
         lambda: bench_targets(rows, 4096, bandwidth),
         lambda: bench_targets(rows, 1 << 20, bandwidth),

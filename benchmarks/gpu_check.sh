@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# One-shot GPU check for a lent H100/H200 (no network): build drn for sm_90, run the CUDA tests,
-# run the GPU benchmarks, print a short table last. Logs go to $OUT (or ./gpu_check_out).
+# One-shot GPU check for a lent H100/H200 (no network): build drn for sm_90, run the CUDA tests
+# (ops, model, the compiled step as a CUDA graph, fp16 with a grad scaler), the ops benchmarks (with
+# the NMS sweep on one group of a million proposals and the IoU loss against a plain copy) and the
+# training step / inference in fp32, bf16, fp16 and bf16 compiled against the official step, with
+# their GEMM floors (benchmarks/precision_step.py); print a short table last. Logs go to $OUT (or
+# ./gpu_check_out).
 # Usage, from the repo root: bash benchmarks/gpu_check.sh
 set -u
 OUT="${OUT:-$PWD/gpu_check_out}"
@@ -57,15 +61,20 @@ else whose="only drn's checks crashed ($crashed): drn's bug"; fi
 status+=("${probes[@]}" "probe verdict: $whose")
 
 t0=$(date +%s)
-timeout 70 python -m pytest tests/ops tests/model -m cuda -q -p no:cacheprovider -k "not errors_on_cuda and not opcheck_on_cuda" >"$OUT/tests.log" 2>&1
+timeout 300 python -m pytest tests/ops tests/model tests/engine -m cuda -q -p no:cacheprovider -k "not errors_on_cuda and not opcheck_on_cuda" >"$OUT/tests.log" 2>&1
 rc=$?; status+=("CUDA tests rc=$rc ($(( $(date +%s) - t0 ))s): $(tail -1 "$OUT/tests.log")")
 timeout 30 python -m pytest tests/ops -m cuda -q -p no:cacheprovider -k "errors_on_cuda or opcheck_on_cuda" >"$OUT/tests_errors.log" 2>&1
 rc=$?; status+=("CUDA error/opcheck tests rc=$rc: $(tail -1 "$OUT/tests_errors.log")")
 grep -E "^(FAILED|ERROR)" "$OUT/tests.log" "$OUT/tests_errors.log" | head -20
 
-timeout 60 python benchmarks/gpu_bench.py >"$OUT/bench.log" 2>&1
+timeout 120 python benchmarks/gpu_bench.py >"$OUT/bench.log" 2>&1
 rc=$?; status+=("benchmarks rc=$rc")
+timeout 360 python benchmarks/precision_step.py --device cuda --threads 4 --rounds 10 --eval-videos 0 \
+    --json "$OUT/precision_step.json" >"$OUT/precision_step.log" 2>&1
+rc=$?; status+=("precision step benchmark rc=$rc")
 echo "==== summary"
 printf '%s\n' "${status[@]}"
 echo "==== benchmarks (last lines of $OUT/bench.log)"
-tail -14 "$OUT/bench.log"
+tail -16 "$OUT/bench.log"
+echo "==== training step and inference (last lines of $OUT/precision_step.log)"
+tail -28 "$OUT/precision_step.log"

@@ -24,6 +24,7 @@ import torch
 
 from drn.engine.evaluate import predict_dataset
 from drn.model import DRN, DRNConfig, drn_losses
+from tests.helpers.paths import shared_file
 
 THREADS = (1, 2)
 EVAL_IMPLS = {"ours": None, "official-style": 1, "batched 64": 64}  # peer -> queries per forward
@@ -37,8 +38,7 @@ def eval_workload(threads: int) -> str:
 
 @functools.lru_cache(maxsize=None)
 def charades_case(max_videos: int | None):
-    if not (M.charades_folder() / "charades_sta_test.txt").is_file():
-        pytest.skip(f"real Charades-STA annotation not found in {M.charades_folder()} (set DRN_SHARED_DATA)")
+    shared_file("charades_sta/charades_sta_test.txt")
     dataset = M.charades_test_set(max_videos)
     return dataset, M.eval_model(dataset)
 

@@ -34,6 +34,14 @@ DRN_HD T segment_iou(T s1, T e1, T s2, T e2) {
   return uni > T(0) ? inter / uni : T(0);
 }
 
+// The earliest start another segment can have and still reach IoU > thr (thr > 0) with [s, e]:
+// IoU > thr needs its length below (e - s) / thr, and an overlap needs it to end after s, so it
+// starts after s - (e - s) / thr. In double, with slack for the rounding of both; -inf when
+// thr <= 0 (any overlap counts). The NMS sweeps (CPU and CUDA) look no further back than this.
+DRN_HD double iou_window_low(double s, double e, double thr) {
+  return thr > 0.0 ? s - (e - s) / thr * 1.001 - fabs(s) * 1e-15 : -INFINITY;
+}
+
 // One location's regression target for one segment: writes (l, r) = (p - start, end - p) and
 // returns whether p lies strictly inside the segment with max(l, r) in [lo, hi].
 template <typename T>

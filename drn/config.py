@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -23,6 +24,9 @@ import yaml
 from drn.errors import UserError, one_line, reading
 from drn.metrics.protocol import PROTOCOLS
 from drn.model.config import DRNConfig
+from drn.model.precision import PRECISIONS
+
+logger = logging.getLogger(__name__)
 
 # DRNConfig fields that the experiment sets from other sections.
 _DERIVED_MODEL_FIELDS = ("num_clips", "vocab_size", "padding_idx", "nms_threshold", "max_detections")
@@ -72,7 +76,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "weight_decay": 0.0,
         "grad_clip": 0.5,  # max gradient norm
         "device": "auto",  # auto | cpu | cuda | cuda:N
-        "amp": False,  # autocast (bf16 on CPU, fp16/bf16 on CUDA); losses stay fp32
+        # auto (bf16 where the hardware computes it natively, else fp32) | fp32 | bf16 | fp16 (CUDA, with
+        # a grad scaler): the GEMMs' precision (autocast); losses, targets, NMS and sigmoids stay fp32.
+        # bf16 costs no measured accuracy (docs/precision.md).
+        "precision": "auto",
+        "compile": False,  # the whole step as one torch.compile graph (CUDA: a CUDA graph); not with fp16
         "seed": 0,
         # Random temporal crops of the training videos (drn/data/augment.py): the probability that
         # an item is cropped, and the least fraction of its video a crop keeps (0: no crops, DRN).
@@ -84,6 +92,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "nms_threshold": 0.45,  # the predictions' list (pred_relevant_windows); DRN's choice for IoU=0.5
         "top_k": 10,  # ranked segments kept per query
         "batch_size": 64,
+        "precision": "auto",  # of predict, serve, eval and the trainer's evaluations: auto | fp32 | bf16 | fp16
         # Seconds per clip of the videos' native grid (QVHighlights: 2); set, each prediction carries
         # pred_saliency_scores, one per such clip (int(duration / seconds) of them). null: none.
         "saliency_clip_seconds": None,
@@ -130,10 +139,26 @@ def load_config(path: str | PathLike | None = None, overrides: list[str] | tuple
         loaded = parse_yaml(text, str(path)) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of sections, got {type(loaded).__name__}")
-        merge(cfg, loaded, source=str(path))
+        merge(cfg, upgrade_config(loaded, str(path)), source=str(path))
     for item in overrides:
         apply_override(cfg, item)
     validate(cfg)
+    return cfg
+
+
+def upgrade_config(cfg: dict, source: str = "config") -> dict:
+    """A copy of a config (a YAML file's, a checkpoint's) with the keys of earlier drn versions
+    mapped to today's: `train.amp: true` (autocast in training and evaluation) becomes
+    `train.precision: bf16` (and `eval.precision: bf16` unless given), `false` becomes fp32."""
+    train = cfg.get("train")
+    if not isinstance(train, dict) or not isinstance(train.get("amp"), bool):
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    amp = cfg["train"].pop("amp")
+    cfg["train"].setdefault("precision", "bf16" if amp else "fp32")
+    if amp and isinstance(cfg.setdefault("eval", {}), dict):
+        cfg["eval"].setdefault("precision", "bf16")
+    logger.info("%s: train.amp: %s read as train.precision: %s", source, str(amp).lower(), cfg["train"]["precision"])
     return cfg
 
 
@@ -209,7 +234,8 @@ _RULES: dict[str, tuple[Any, str]] = {
     "train.device": (lambda v: isinstance(v, str) and (v in ("auto", "cpu", "cuda") or
                                                        re.fullmatch(r"cuda:\d+", v) is not None),
                      "auto, cpu, cuda or cuda:N"),
-    "train.amp": (lambda v: isinstance(v, bool), "true or false"),
+    "train.precision": (lambda v: v in PRECISIONS, f"one of {PRECISIONS}"),
+    "train.compile": (lambda v: isinstance(v, bool), "true or false"),
     "train.seed": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     "train.crop_probability": (lambda v: is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "train.crop_min_fraction": (lambda v: is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
@@ -217,6 +243,7 @@ _RULES: dict[str, tuple[Any, str]] = {
     "eval.top_k": (lambda v: is_int(v) and v > 0, "a positive integer"),
     "eval.batch_size": (lambda v: is_int(v) and v > 0, "a positive integer"),
     "eval.protocol": (lambda v: v in PROTOCOLS, f"one of {PROTOCOLS}"),
+    "eval.precision": (lambda v: v in PRECISIONS, f"one of {PRECISIONS}"),
     "eval.saliency_clip_seconds": (lambda v: v is None or (is_number(v) and v > 0),
                                    "null or a positive number of seconds"),
 }

@@ -14,6 +14,7 @@ in one place, so no call site needs its own special case.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import pickle
 import zipfile
@@ -37,9 +38,18 @@ class FileWriteError(UserError):
         self.errno = errno
 
 
-# What can go wrong while parsing a file's bytes, besides OSError: the parsers' own errors.
-_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, EOFError, AttributeError, RuntimeError,
-                 pickle.UnpicklingError, zipfile.BadZipFile, UnicodeDecodeError)
+# What the parsers raise for bad bytes, besides OSError (json: ValueError; numpy: ValueError, EOFError;
+# torch.load: UnpicklingError, or a RuntimeError from its zip reader; npz: BadZipFile; csv: csv.Error).
+# Not TypeError, KeyError, AttributeError and the like: inside a reader those are bugs, and stay tracebacks.
+_PARSE_ERRORS = (ValueError, EOFError, UnicodeDecodeError, pickle.UnpicklingError, zipfile.BadZipFile, csv.Error)
+
+
+def _is_parse_error(exc: BaseException) -> bool:
+    if isinstance(exc, (OSError, *_PARSE_ERRORS)):
+        return True
+    if type(exc) is RuntimeError and "PytorchStreamReader" in str(exc):  # torch.load of a damaged file
+        return True
+    return type(exc).__module__.split(".")[0] == "yaml" and type(exc).__name__.endswith("Error")  # yaml.YAMLError
 
 
 def one_line(text: object) -> str:
@@ -78,12 +88,10 @@ def reading(path: str | PathLike, what: str, error: type[UserError] = FileReadEr
         yield
     except UserError:
         raise
-    except (OSError, *_PARSE_ERRORS) as exc:
+    except Exception as exc:
+        if not _is_parse_error(exc):
+            raise
         raise error(f"{path}: cannot read {what}: {describe_failure(exc)}") from None
-    except Exception as exc:  # h5py, yaml and other parsers raise their own classes
-        if type(exc).__module__.split(".")[0] in ("h5py", "yaml", "numpy", "torch", "json", "csv"):
-            raise error(f"{path}: cannot read {what}: {describe_failure(exc)}") from None
-        raise
 
 
 @contextlib.contextmanager

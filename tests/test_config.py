@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from drn.config import DEFAULTS, ConfigError, dump, load_config, model_config, parse_yaml
+from drn.config import DEFAULTS, ConfigError, dump, load_config, model_config, parse_yaml, upgrade_config
 from tests.helpers.paths import CONFIGS
 
 
@@ -51,7 +51,7 @@ def test_overrides_apply_in_order_and_parse_values():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("train.bogus=1", "unknown key 'train.bogus'; valid keys here: amp, batch_size"),
+        ("train.bogus=1", "unknown key 'train.bogus'; valid keys here: batch_size, compile"),
         ("bogus.x=1", "unknown key 'bogus'"),
         ("train.epochs=[1, 2]", "train.epochs"),
         ("train.lr=[1, -1, 0]", "train.lr"),
@@ -132,10 +132,24 @@ def test_each_shipped_config_says_where_its_files_come_from(name):
 
 
 @pytest.mark.parametrize("override, key", [
-    ("train.epochs=[1, 0, true]", "train.epochs"), ("train.amp=1", "train.amp"), ("train.seed=1.5", "train.seed"),
+    ("train.epochs=[1, 0, true]", "train.epochs"), ("train.compile=1", "train.compile"), ("train.seed=1.5", "train.seed"),
     ("eval.top_k=true", "eval.top_k"), ("model.lstm_hidden=false", "model.lstm_hidden"),
     ("train.lr=[.nan, 0, 0]", "train.lr"), ("data.durations=[]", "data.durations"), ("train.device=gpu", "train.device"),
 ])
 def test_booleans_are_not_numbers_and_every_key_is_typed(override, key):
     with pytest.raises(ConfigError, match=f"config key '{re.escape(key)}' must be"):
         load_config(None, [override])
+
+
+@pytest.mark.parametrize("amp, train_precision, eval_precision", [(True, "bf16", "bf16"), (False, "fp32", "auto")])
+def test_train_amp_of_earlier_versions_reads_as_the_precisions(amp, train_precision, eval_precision, tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text(f"train:\n  amp: {str(amp).lower()}\n  batch_size: 8\n")
+    cfg = load_config(path)
+    assert "amp" not in cfg["train"] and cfg["train"]["batch_size"] == 8
+    assert (cfg["train"]["precision"], cfg["eval"]["precision"]) == (train_precision, eval_precision)
+    saved = {"train": {"amp": amp}, "eval": {"precision": "fp32"}}
+    upgraded = upgrade_config(saved)
+    assert upgraded["eval"]["precision"] == "fp32"  # given: kept
+    assert saved == {"train": {"amp": amp}, "eval": {"precision": "fp32"}}  # a copy; the input is untouched
+    assert upgrade_config({"train": {"precision": "bf16"}}) == {"train": {"precision": "bf16"}}

@@ -309,11 +309,8 @@ struct Greedy {
       const int64_t r = rank[c];
       if (r >= 0) {
         const T s = rs[r], e = re[r];
-        // IoU > thr > 0 needs the kept length below (e - s) / thr, so a kept segment ending after
-        // s starts after s minus that (with slack for rounding, and for s's own in double).
-        const double sd = static_cast<double>(s);
-        const double lowest = thr_d > 0.0 ? sd - (static_cast<double>(e) - sd) / thr_d * 1.001 - std::abs(sd) * 1e-15
-                                          : -std::numeric_limits<double>::infinity();
+        // Kept segments starting before this cannot reach IoU > thr with [s, e] (drn::iou_window_low).
+        const double lowest = drn::iou_window_low(static_cast<double>(s), static_cast<double>(e), thr_d);
         bool hit = false;
         // Kept segments starting at or before s that end after it, then those starting in [s, e).
         for (int64_t p = r; !hit && (p = kept_ends.prev_above(p, s)) >= 0 && static_cast<double>(rs[p]) >= lowest;)

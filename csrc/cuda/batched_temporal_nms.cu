@@ -4,6 +4,10 @@
 // (segments in shared memory, sequential greedy, parallel suppression). Larger runs (temporal
 // action localisation: tens of thousands of proposals in one group) take a bitmask path: one
 // kernel fills 64x64 tiles of suppression bits, then one block per run walks its rows in order.
+// Runs past kBitmaskRun (its N^2 / 8 bytes would not fit: a million proposals in one group) take
+// a sparse sweep: candidates sorted by start, each one's suppressors found in the window of starts
+// that can overlap it (drn::iou_window_low, the CPU sweep's bound), then greedy decided in parallel
+// rounds over that sparse graph: O(N log N + edges), not O(N^2).
 // Each path marks a keep flag per element; the kept ids come out in score-desc / index-asc order.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
@@ -24,6 +28,10 @@ namespace {
 using Word = unsigned long long;  // a row's suppression bits for 64 consecutive candidates
 
 constexpr int64_t kSmallRun = 1024;  // the largest run one block handles from shared memory
+constexpr int64_t kBitmaskRun = 16384;  // the largest run of the bitmask path (a 32 MB mask)
+constexpr int kSweepThreads = 256;
+constexpr int kRoundsPerCheck = 8;  // sweep rounds launched between two reads of "any undecided?"
+constexpr int kParallelRounds = 64;  // then one block finishes the rest in rank order
 constexpr int kSmallThreads = 256;
 constexpr int kTile = 64;            // bits per Word; the mask kernel's block size
 constexpr int kWalkThreads = 256;
@@ -157,11 +165,12 @@ __global__ void nms_walk_kernel(const Word* __restrict__ mask, const int64_t* __
   }
 }
 
-// Runs the bitmask path over every run larger than kSmallRun (`counts` / `firsts` per run).
+// Runs the bitmask path over every run of kSmallRun < size <= kBitmaskRun (`counts` / `firsts` per run).
 template <typename T>
 void nms_large_runs(const at::Tensor& sorted_segs, const at::Tensor& order, const at::Tensor& firsts,
                     const at::Tensor& counts, double thr, int64_t limit, at::Tensor& keep) {
-  const auto large = at::nonzero(counts > kSmallRun).squeeze(1);
+  const auto large = at::nonzero((counts > kSmallRun) & (counts <= kBitmaskRun)).squeeze(1);
+  if (large.numel() == 0) return;
   const auto host = at::stack({firsts.index_select(0, large), counts.index_select(0, large)}).cpu();
   const int64_t n_large = host.size(1);
   const int64_t* h = host.data_ptr<int64_t>();
@@ -203,6 +212,140 @@ void nms_large_runs(const at::Tensor& sorted_segs, const at::Tensor& order, cons
   nms_walk_kernel<<<static_cast<unsigned>(std::min(n_large, kMaxGrid)), threads, shared, stream>>>(
       mask_ptr, order.data_ptr<int64_t>(), runs, limit, keep.data_ptr<bool>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// The sparse sweep of one large run of n candidates, rank r = greedy order (score desc, index
+// asc). `starts` holds the start of each candidate in start order (+inf for one of non-finite
+// length: it meets nothing), `by_start` the rank at each start position. A candidate's
+// suppressors are the higher-ranked candidates with IoU > thr; they all start inside
+// [iou_window_low, e), and end after s - max_len.
+template <typename T>
+struct SweepRun {
+  const T* segs;           // the run's segments by rank, [n, 2]
+  const T* starts;         // by start position, [n]
+  const int64_t* by_start;  // rank at each start position, [n]
+  int64_t n;
+  double thr;
+  double max_len;  // the longest finite length in the run
+};
+
+template <typename T>
+__device__ int64_t first_start_at_least(const T* starts, int64_t n, double x) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi) / 2;
+    if (static_cast<double>(starts[mid]) < x) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+// For each start position p: the suppressors of its candidate, counted (edges == nullptr) or
+// written at edges + offsets[rank] (int32 ranks, in start order).
+template <typename T>
+__global__ void sweep_edges_kernel(SweepRun<T> run, int64_t* __restrict__ counts, const int64_t* __restrict__ offsets,
+                                   int32_t* __restrict__ edges) {
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < run.n; p += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = run.by_start[p];
+    const T s = run.segs[2 * r], e = run.segs[2 * r + 1];
+    int64_t found = 0;
+    if (!isinf(static_cast<double>(run.starts[p]))) {
+      const double sd = static_cast<double>(s);
+      const double low = drn::tmax(drn::iou_window_low(sd, static_cast<double>(e), run.thr), sd - run.max_len);
+      const int64_t hi = first_start_at_least(run.starts, run.n, static_cast<double>(e));
+      for (int64_t q = first_start_at_least(run.starts, run.n, low); q < hi; ++q) {
+        const int64_t j = run.by_start[q];
+        if (j >= r) continue;  // only higher-ranked candidates suppress
+        if (static_cast<double>(drn::segment_iou(s, e, run.segs[2 * j], run.segs[2 * j + 1])) > run.thr) {
+          if (edges != nullptr) edges[offsets[r] + found] = static_cast<int32_t>(j);
+          ++found;
+        }
+      }
+    }
+    if (edges == nullptr) counts[r] = found;
+  }
+}
+
+enum SweepState : unsigned char { kUndecided = 0, kKept = 1, kRemoved = 2 };
+
+// One round: a candidate is removed when a suppressor is kept, kept when all are removed. A
+// decision depends only on decided (final) states, so rounds may read each other's writes.
+__global__ void sweep_round_kernel(const int64_t* __restrict__ offsets, const int32_t* __restrict__ edges, int64_t n,
+                                   volatile unsigned char* state) {
+  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < n; r += int64_t(gridDim.x) * blockDim.x) {
+    if (state[r] != kUndecided) continue;
+    bool pending = false, removed = false;
+    for (int64_t k = offsets[r]; k < offsets[r + 1] && !removed; ++k) {
+      const unsigned char other = state[edges[k]];
+      removed = other == kKept;
+      pending |= other == kUndecided;
+    }
+    if (removed) {
+      state[r] = kRemoved;
+    } else if (!pending) {
+      state[r] = kKept;
+    }
+  }
+}
+
+// What the rounds left (long chains of suppression), decided in rank order by one block.
+__global__ void sweep_finish_kernel(const int64_t* __restrict__ offsets, const int32_t* __restrict__ edges, int64_t n,
+                                    unsigned char* state) {
+  for (int64_t r = 0; r < n; ++r) {
+    if (state[r] != kUndecided) continue;  // uniform in the block
+    bool removed = false;
+    for (int64_t k = offsets[r] + threadIdx.x; k < offsets[r + 1]; k += blockDim.x) removed |= state[edges[k]] == kKept;
+    removed = __syncthreads_or(removed);
+    if (threadIdx.x == 0) state[r] = removed ? kRemoved : kKept;
+    __syncthreads();
+  }
+}
+
+// Greedy NMS of one run of `n` candidates at rank order [first, first + n) of `sorted_segs`,
+// marking keep[order[...]] for the kept ones (the first `limit` of them, when limit >= 0).
+template <typename T>
+void nms_sweep_run(const at::Tensor& sorted_segs, const at::Tensor& order, int64_t first, int64_t n, double thr,
+                   int64_t limit, at::Tensor& keep) {
+  const auto segs = sorted_segs.narrow(0, first, n).contiguous();
+  const auto lengths = segs.select(1, 1) - segs.select(1, 0);
+  const auto finite = at::isfinite(lengths);
+  const auto keys = at::where(finite, segs.select(1, 0), at::full({}, INFINITY, segs.options()));
+  const auto [starts, by_start] = at::sort(keys, /*stable=*/true);
+  const double max_len = at::where(finite, lengths, at::zeros_like(lengths)).max().item<double>();
+  const SweepRun<T> run{segs.data_ptr<T>(), starts.data_ptr<T>(), by_start.data_ptr<int64_t>(), n, thr, max_len};
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  const auto blocks = static_cast<unsigned>(std::min((n + kSweepThreads - 1) / kSweepThreads, kMaxGrid));
+
+  auto counts = at::empty({n}, by_start.options());
+  sweep_edges_kernel<T><<<blocks, kSweepThreads, 0, stream>>>(run, counts.data_ptr<int64_t>(), nullptr, nullptr);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  const auto offsets = at::cat({at::zeros({1}, counts.options()), at::cumsum(counts, 0)});
+  const int64_t num_edges = offsets[n].item<int64_t>();
+  auto edges = at::empty({std::max<int64_t>(num_edges, 1)}, counts.options().dtype(at::kInt));
+  sweep_edges_kernel<T><<<blocks, kSweepThreads, 0, stream>>>(run, nullptr, offsets.data_ptr<int64_t>(),
+                                                              edges.data_ptr<int32_t>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+
+  auto state = at::zeros({n}, counts.options().dtype(at::kByte));
+  unsigned char* state_ptr = state.data_ptr<unsigned char>();
+  for (int round = 0; round < kParallelRounds; round += kRoundsPerCheck) {
+    for (int k = 0; k < kRoundsPerCheck; ++k) {
+      sweep_round_kernel<<<blocks, kSweepThreads, 0, stream>>>(offsets.data_ptr<int64_t>(), edges.data_ptr<int32_t>(),
+                                                               n, state_ptr);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    }
+    if (!(state == kUndecided).any().item<bool>()) break;
+  }
+  sweep_finish_kernel<<<1, kSweepThreads, 0, stream>>>(offsets.data_ptr<int64_t>(), edges.data_ptr<int32_t>(), n,
+                                                       state_ptr);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+
+  auto kept = state == kKept;
+  if (limit >= 0) kept = kept & (at::cumsum(kept, 0) <= limit);
+  keep.index_fill_(0, order.narrow(0, first, n).masked_select(kept), true);
 }
 
 at::Tensor batched_temporal_nms_cuda(const at::Tensor& segments_in, const at::Tensor& scores_in,
@@ -249,6 +392,13 @@ at::Tensor batched_temporal_nms_cuda(const at::Tensor& segments_in, const at::Te
     }
     if (max_count > kSmallRun)
       nms_large_runs<scalar_t>(sorted_segs, order, firsts, counts, iou_threshold, max_per_group, keep);
+    if (max_count > kBitmaskRun) {
+      const auto huge = at::nonzero(counts > kBitmaskRun).squeeze(1);
+      const auto host = at::stack({firsts.index_select(0, huge), counts.index_select(0, huge)}).cpu();
+      for (int64_t r = 0; r < host.size(1); ++r)
+        nms_sweep_run<scalar_t>(sorted_segs, order, host[0][r].item<int64_t>(), host[1][r].item<int64_t>(),
+                                iou_threshold, max_per_group, keep);
+    }
   });
   // by_score restricted to the kept ids: score descending, ties by index ascending.
   return by_score.masked_select(keep.index_select(0, by_score));

@@ -33,11 +33,22 @@ def _thread_errors(hook_args) -> None:
 _default_thread_hook = threading.excepthook
 
 
+# Exit status of a run stopped by Ctrl-C, as a shell reports it (128 + SIGINT).
+INTERRUPTED = 130
+
+
 def main(argv: list[str] | None = None) -> int:
     threading.excepthook = _thread_errors
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return int(args._run(args) or 0)
+    command = "drn"
+    try:
+        args = build_parser().parse_args(argv)
+        command = f"drn {args.command}"
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C, also while torch loads: one line, not a traceback
+        print(f"{command}: stopped", file=sys.stderr, flush=True)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

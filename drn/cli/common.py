@@ -25,6 +25,27 @@ def add_overrides(parser) -> None:
                         help="override a config value, e.g. --set train.batch_size=16 (repeatable; values are YAML)")
 
 
+class _PrecisionOverride(argparse.Action):
+    """--precision X is --set eval.precision=X (after the --set options before it)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        namespace.overrides = [*namespace.overrides, f"eval.precision={value}"]
+
+
+def add_precision(parser, default_help: str = "auto: bf16 where the CPU has AMX or AVX512-BF16, or the GPU "
+                                              "bf16; else fp32") -> None:
+    """--precision: the inference precision (eval.precision) of a checkpoint's model."""
+    from drn.model.precision import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, action=_PrecisionOverride,
+                        help=f"inference precision (eval.precision, default {default_help}). fp16: CUDA only")
+
+
+def precision_given(overrides: list[str]) -> bool:
+    """Whether --precision or --set eval.precision=... chose the inference precision."""
+    return any(item.replace(" ", "").startswith("eval.precision=") for item in overrides)
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:
@@ -36,8 +57,12 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_threads(parser, default_help: str) -> None:
-    parser.add_argument("--threads", type=positive_int, metavar="N", help=f"CPU threads for torch ({default_help})")
+def add_threads(parser, default_help: str = "$OMP_NUM_THREADS, else the cores the load average leaves idle; "
+                                          "1 is often fastest for small models") -> None:
+    """--threads, applied by `drn.utils.threads.set_threads` (or the command's own rule, named in
+    `default_help`)."""
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help=f"CPU threads for torch (default: {default_help})")
 
 
 def report_errors(run):

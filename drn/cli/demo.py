@@ -9,19 +9,30 @@ from drn.cli.common import positive_int, report_errors
 
 
 def add_parser(sub):
-    p = sub.add_parser("demo", help="train and evaluate DRN on built-in synthetic data (about a minute on a CPU)",
+    from drn.demo.synthetic import DemoSettings
+    from drn.demo.video import VideoDemoSettings
+
+    plain, video = DemoSettings(), VideoDemoSettings()
+    p = sub.add_parser("demo", help="train and evaluate DRN on built-in synthetic data (about half a minute on one "
+                                    "CPU core)",
                        description="Generate a synthetic grounding dataset, train DRN's three stages on it, "
-                                   "evaluate on its test split, and write metrics, predictions and a plot.")
+                                   "evaluate on its test split, and write metrics, predictions and a plot. With "
+                                   "--video: synthetic video files, features extracted from their pixels, and the "
+                                   "held-out test videos grounded from their files.")
     p.add_argument("--out", default="drn_demo", help="output folder (default: drn_demo; drn_demo_video with --video)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous demo in --out")
-    p.add_argument("--threads", type=positive_int, help="CPU threads (default 1: faster for this small model)")
-    p.add_argument("--videos", type=positive_int, help="training videos (default 400, 60 with --video; val and test "
-                                                       "get a quarter each)")
-    p.add_argument("--epochs", type=int, nargs=3, metavar=("S1", "S2", "S3"), help="epochs per stage (default 6 2 2)")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="CPU threads (default 1: faster for this small model)")
+    p.add_argument("--videos", type=positive_int, metavar="N",
+                   help=f"training videos (default {plain.train_videos}, {video.train_videos} with --video; val and "
+                        "test get a quarter each)")
+    p.add_argument("--epochs", type=int, nargs=3, metavar=("S1", "S2", "S3"),
+                   help=f"epochs per stage (default {' '.join(map(str, plain.epochs))}; "
+                        f"{' '.join(map(str, video.epochs))} with --video)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--video", action="store_true",
-                   help="the from-pixels demo: synthetic video files -> drn extract (random-init 'tiny' backbone) -> "
-                        "train -> ground the held-out test videos from their files")
+                   help="the from-pixels demo: synthetic video files -> drn extract (random-init "
+                        f"'{video.backbone}' backbone) -> train -> ground the held-out test videos from their files")
     return p
 
 
@@ -52,6 +63,9 @@ def run(args) -> int:
 def _run_video(args) -> int:
     from drn.demo.synthetic import limit_threads
     from drn.demo.video import VideoDemoSettings, run_video_demo
+    from drn.video.errors import require_video_extra
+
+    require_video_extra("drn demo --video")
 
     settings = VideoDemoSettings()
     if args.videos:

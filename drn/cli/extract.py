@@ -31,7 +31,7 @@ def add_parser(sub):
     p.add_argument("--workers", type=int, default=2, help="decoding processes (default 2; 0: decode in this process)")
     p.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="stored feature dtype")
     p.add_argument("--hdf5", metavar="FILE", help="also pack all features into this HDF5 file (keyed by video id)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default auto: cuda when available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -65,9 +65,11 @@ def run(args) -> int:
 
     from drn.engine import distributed
     from drn.video import extract_videos, extraction_settings, find_videos, get_spec, load_backbone
+    from drn.video.errors import require_video_extra
     from drn.video.store import FeatureStore
 
     _check_args(args)
+    require_video_extra("drn extract")
     get_spec(args.backbone)  # an unknown name fails before anything is decoded or loaded
     videos = find_videos(args.videos)
     if Path(args.out).is_file():

@@ -9,7 +9,10 @@ import torch
 
 
 def add_parser(sub):
-    p = sub.add_parser("info", help="print versions, devices and which backend serves each op")
+    p = sub.add_parser("info", help="print versions, devices and which backend serves each op",
+                       description="Print the versions of drn, Python and torch, the devices, whether the compiled "
+                                   "extension was built with CUDA kernels, and which implementation (compiled CPU, "
+                                   "CUDA, or the PyTorch reference) serves each op on each device, and why.")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     return p
 

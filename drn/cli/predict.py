@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from drn.cli.common import ArgumentError, add_overrides, add_threads, report_errors
+from drn.cli.common import ArgumentError, add_overrides, add_precision, add_threads, report_errors
 
 
 def add_parser(sub):
@@ -44,7 +44,8 @@ def add_parser(sub):
     p.add_argument("--batch-size", type=int, help="with --queries: queries per forward pass (default eval.batch_size)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_overrides(p)
-    add_threads(p, "default: the idle cores")
+    add_precision(p)
+    add_threads(p)
     return p
 
 

@@ -49,14 +49,14 @@ def _ranked(results: list[dict]) -> list[dict]:
 
 def run_features(args) -> int:
     from drn.engine.evaluate import explain_empty_rankings
-    from drn.inference.grounder import Grounder, load_video_features
+    from drn.inference.grounder import Grounder, read_video_features
 
     unit = "seconds" if args.duration is not None else "fraction of the video"
     span = args.duration or 1.0
     gt = checked_ground_truth(args.gt, span, unit)
     grounder = Grounder(args.checkpoint, args.overrides)
-    features = load_video_features(args.features, args.vid)
-    results = grounder.ground(features, args.query, args.duration)
+    features, name = read_video_features(args.features, args.vid)
+    results = grounder.ground(features, args.query, args.duration, name)
     explain_empty_rankings(results, grounder.config.score_threshold)
     if args.plot:
         from drn.utils.plots import plot_grounding
@@ -74,10 +74,11 @@ def run_features(args) -> int:
 def run_video(args) -> int:
     from drn.inference.grounder import Grounder
     from drn.inference.video import ground_video
-    from drn.video.errors import VideoError
+    from drn.video.errors import VideoError, require_video_extra
 
     if not Path(args.video).is_file():
         raise VideoError(f"--video {args.video}: no such file")
+    require_video_extra("drn predict --video")
     grounder = Grounder(args.checkpoint, args.overrides)
     rows = ground_video(grounder, args.video, args.query, backbone=args.backbone, weights=args.weights,
                         dense=bool(args.plot))
@@ -124,6 +125,9 @@ def run_queries(args) -> int:
             return source[vid], durations.get(vid)
     else:
         from drn.inference.video import extract_for, video_backbone
+        from drn.video.errors import require_video_extra
+
+        require_video_extra("drn predict --videos")
         from drn.video import VideoError, find_videos, probe
         from drn.video.sources import VIDEO_SUFFIXES
 

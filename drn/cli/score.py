@@ -23,16 +23,9 @@ def add_parser(sub):
     return p
 
 
-def _no_nan(obj):
-    """The report with NaN (a length range without queries) as null, so the file is valid JSON."""
-    if isinstance(obj, dict):
-        return {k: _no_nan(v) for k, v in obj.items()}
-    return None if isinstance(obj, float) and math.isnan(obj) else obj
-
-
 @report_errors
 def run(args) -> int:
-    from drn.metrics.qvhighlights import qvhighlights_report
+    from drn.metrics.qvhighlights import nan_to_none, qvhighlights_report
     from drn.metrics.rows import ScoreInputError, read_ground_truth, read_predictions
     from drn.utils.io import check_output_file, write_json
 
@@ -63,6 +56,6 @@ def run(args) -> int:
     for key, value in report["brief"].items():
         print(f"  {key:<{width}}  {'n/a' if math.isnan(value) else f'{value:.2f}'}")
     if out is not None:
-        write_json(out, _no_nan(report))
+        write_json(out, nan_to_none(report))
         print(f"wrote {out}")
     return 0

@@ -23,7 +23,7 @@ def add_parser(sub):
     mode.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     mode.add_argument("--overwrite", action="store_true", help="replace the run files in --out (checkpoints, logs, "
                                                                 "results) with a new run")
-    add_threads(p, "default: the idle cores, see `drn train -h`; 1 is best for small models on busy machines")
+    add_threads(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -52,6 +52,6 @@ def run(args) -> int:
         return 0
     print(f"test metrics ({result.num_test_queries} queries, model {result.checkpoint.name}; "
           "a hit is IoU >= m, DRN's rule):")
-    print(json.dumps({k: round(v, 2) for k, v in result.test_metrics.items()}))
+    print(json.dumps({k: None if v is None else round(v, 2) for k, v in result.test_metrics.items()}))
     print(f"wrote {result.out_dir / 'metrics.json'} and {result.out_dir / 'predictions.jsonl'}")
     return 0

@@ -1,1 +1,2 @@
-"""The training engine: three-stage training, evaluation, experiment wiring, checkpoints, DDP, atomic I/O."""
+"""The training engine: three-stage training (the loop, one epoch, callbacks, the scalar log),
+evaluation, experiment wiring, checkpoints, run folders, DDP."""

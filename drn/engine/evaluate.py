@@ -21,6 +21,7 @@ counted twice.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
@@ -30,12 +31,13 @@ from drn.data import GroundingDataset
 from drn.data.video_batches import VideoBatches, video_batches
 from drn.engine.distributed import all_gather_objects, get_rank, get_world_size
 from drn.metrics.protocol import PER_IOU_KEY, metrics_per_iou, nms_thresholds_per_iou
-from drn.metrics.qvhighlights import qvhighlights_metrics
+from drn.metrics.qvhighlights import nan_to_none, qvhighlights_metrics
 from drn.metrics.rows import SCORE_DECIMALS, rounded_windows
 from drn.model import DRN
 from drn.model.postprocess import inference_config, postprocess_per_nms
-from drn.model.precision import autocast
+from drn.model.precision import InferencePrecision
 from drn.model.saliency import clip_saliency, to_native_clips
+from drn.utils.io import write_metrics, write_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +82,10 @@ def ground_truth_rows(dataset: GroundingDataset) -> list[dict]:
 
 @torch.no_grad()
 def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device, eval_cfg: dict, *,
-                    use_iou: bool, amp: bool = False, num_workers: int = 0, show_progress: bool = False) -> list[dict]:
+                    use_iou: bool, num_workers: int = 0, show_progress: bool = False) -> list[dict]:
     """Prediction rows for every query of `dataset`, in dataset order (all ranks' shares gathered).
 
+    `eval_cfg`: the config's `eval` section (its `precision`: fp32 when absent).
     `use_iou`: score with sqrt(p_match * p_iou) (after stage 2) or p_match alone (after stage 1).
     `show_progress`: a progress bar over the batches (rank 0 only).
     """
@@ -97,13 +100,13 @@ def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device,
     loader = DataLoader(VideoBatches(dataset, batches), batch_size=None, shuffle=False, num_workers=num_workers)
     was_training = model.training
     model.eval()
+    forward = InferencePrecision(model, eval_cfg.get("precision", "fp32"), device)
     rows: list[tuple[int, dict]] = []
     bar = tqdm(loader, desc="evaluating", unit="batch", leave=False, dynamic_ncols=True,
                disable=not show_progress or rank != 0)
     for batch in bar:
-        with autocast(device, amp):
-            output = model(batch["features"].to(device), batch["words"].to(device), batch["lengths"],
-                           batch["video_index"].to(device))
+        output = forward(batch["features"].to(device), batch["words"].to(device), batch["lengths"],
+                         batch["video_index"].to(device))
         ranked, *ranked_per_iou = postprocess_per_nms(output, batch["duration"], config, thresholds, use_iou=use_iou)
         saliency = clip_saliency(output).cpu() if clip_seconds else None
         for item, (index, item_ranked) in enumerate(zip(batch["index"], ranked)):
@@ -120,22 +123,42 @@ def predict_dataset(model: DRN, dataset: GroundingDataset, device: torch.device,
 
 
 def evaluate(model: DRN, dataset: GroundingDataset, device: torch.device, eval_cfg: dict, *, use_iou: bool,
-             amp: bool = False, num_workers: int = 0, show_progress: bool = False
-             ) -> tuple[dict[str, float], list[dict]]:
+             num_workers: int = 0, show_progress: bool = False) -> tuple[dict[str, float], list[dict]]:
     """(metrics in percent, prediction rows) of `model` on `dataset`; see `predict_dataset`."""
-    rows = predict_dataset(model, dataset, device, eval_cfg, use_iou=use_iou, amp=amp, num_workers=num_workers,
+    rows = predict_dataset(model, dataset, device, eval_cfg, use_iou=use_iou, num_workers=num_workers,
                            show_progress=show_progress)
     return metrics_from_rows(rows), rows
 
 
-def evaluate_split(model: DRN, dataset: GroundingDataset, device: torch.device, cfg: dict, *, use_iou: bool,
-                   show_progress: bool = False) -> tuple[dict[str, float], dict[str, float], list[dict]]:
-    """`evaluate` with an experiment config's settings: (DRN's R@n and mIoU, the QVHighlights brief
-    metrics for JSONL data or {} for the other formats, prediction rows)."""
-    metrics, rows = evaluate(model, dataset, device, cfg["eval"], use_iou=use_iou, amp=bool(cfg["train"]["amp"]),
-                             num_workers=cfg["data"]["num_workers"], show_progress=show_progress)
-    standard = qvhighlights_scores(rows, dataset) if cfg["data"]["format"] == "jsonl" else {}
-    return metrics, standard, rows
+def evaluate_to_folder(model: DRN, dataset: GroundingDataset, device: torch.device, cfg: dict, out_dir: Path, *,
+                       use_iou: bool, write: bool = True, show_progress: bool = False) -> tuple[dict, int]:
+    """Rank every query of `dataset` with an experiment config's settings and write
+    `out_dir/predictions.jsonl`, then score the rows and write `out_dir/metrics.json` (`write`:
+    rank 0 under DDP). The predictions are written before any metric is computed, so no metric can
+    cost a run its predictions. Returns (metrics, number of rows): DRN's R@n and mIoU, plus the
+    QVHighlights brief metrics for JSONL data, where a length range without queries is None (and
+    said in one log line)."""
+    rows = predict_dataset(model, dataset, device, cfg["eval"], use_iou=use_iou, num_workers=cfg["data"]["num_workers"],
+                           show_progress=show_progress)
+    if write:
+        explain_empty_rankings(rows, cfg["model"]["score_threshold"])
+        write_predictions(out_dir, rows)
+    metrics = metrics_from_rows(rows)
+    if cfg["data"]["format"] == "jsonl":
+        standard = nan_to_none(qvhighlights_scores(rows, dataset))
+        empty = [key for key, value in standard.items() if value is None]
+        if empty and write:
+            logger.info("%s: no ground-truth window in that length range, so no value (null in metrics.json)",
+                        ", ".join(empty))
+        metrics.update(standard)
+    if write:
+        write_metrics(out_dir, metrics)
+    return metrics, len(rows)
+
+
+def format_metrics(metrics: dict) -> str:
+    """`R1@0.5 45.20, ...` for a log line; a metric without a value shows as n/a."""
+    return ", ".join(f"{key} {'n/a' if value is None else f'{value:.2f}'}" for key, value in metrics.items())
 
 
 def qvhighlights_scores(rows: list[dict], dataset: GroundingDataset) -> dict[str, float]:

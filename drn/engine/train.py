@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from drn.config import dump, resolve_auto
+from drn.config import ConfigError, dump, resolve_auto, upgrade_config
 from drn.data import GroundingDataset, Vocabulary, collate
 from drn.data.augment import RandomCrops
 from drn.data.features.extraction_record import extraction_settings_of
@@ -50,8 +50,9 @@ from drn.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from drn.engine.epoch import StepSettings, TrainError, train_one_epoch
-from drn.engine.evaluate import evaluate, evaluate_split, explain_empty_rankings
+from drn.engine.compiled_step import CompiledStep
+from drn.engine.epoch import StepSettings, TrainError, train_one_epoch, training_step
+from drn.engine.evaluate import evaluate, evaluate_to_folder, format_metrics
 from drn.engine.experiment import (
     build_model,
     build_split,
@@ -64,7 +65,8 @@ from drn.engine.experiment import (
 from drn.engine.runlock import FolderLock
 from drn.engine.scalar_log import METRIC_NAMES, ScalarLog
 from drn.model import DRN
-from drn.utils.io import atomic_write_text, check_output_folder, remove_stale_temporaries, write_results
+from drn.model.precision import resolve_precision
+from drn.utils.io import atomic_write_text, check_output_folder, remove_stale_temporaries
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +118,8 @@ class Run:
     show_progress: bool
     extraction: dict | None  # how drn extract made the features (saved in checkpoints), else None
     callbacks: Sequence[TrainCallback] = ()
+    precision: str = "fp32"  # train.precision, resolved for the device
+    step: Callable = training_step  # or its CompiledStep (train.compile)
 
     @property
     def last_path(self) -> Path:
@@ -126,8 +130,7 @@ class Run:
         return self.out_dir / "checkpoints" / "best.pt"
 
     def step_settings(self, stage: int) -> StepSettings:
-        return StepSettings(stage=stage, grad_clip=float(self.cfg["train"]["grad_clip"]),
-                            amp=bool(self.cfg["train"]["amp"]))
+        return StepSettings(stage=stage, grad_clip=float(self.cfg["train"]["grad_clip"]), precision=self.precision)
 
 
 @dataclass
@@ -162,6 +165,7 @@ def _resume_state(cfg: dict, out_dir: Path, last_path: Path, resume: bool, overw
             logger.warning("--resume: no run in %s, starting a new one", out_dir)
         return None
     state = load_checkpoint(last_path, need="resume")
+    state["config"] = upgrade_config(state["config"], str(last_path))
     check_compatible(state["config"], cfg, last_path)
     drift = _config_drift(state["config"], cfg)
     if drift:
@@ -190,14 +194,17 @@ def _claim_folder(out_dir: Path, seen: dict[str, int], overwrite: bool) -> Folde
     return lock
 
 
-def _stage_optimizer(model: DRN, stage: int, cfg: dict, device: torch.device, saved: dict | None
-                     ) -> tuple[torch.optim.Optimizer, torch.amp.GradScaler | None]:
-    """A fresh Adam over the stage's parameter groups (and a grad scaler for fp16 autocast), with
-    the state of `saved` (a checkpoint of the same stage) restored when given."""
+def _stage_optimizer(model: DRN, stage: int, cfg: dict, device: torch.device, saved: dict | None, *,
+                     precision: str = "fp32", compiled: bool = False
+                     ) -> tuple[torch.optim.Adam, torch.amp.GradScaler | None]:
+    """A fresh Adam over the stage's parameter groups (and a grad scaler for fp16), with the state
+    of `saved` (a checkpoint of the same stage) restored when given. Eager, Adam is torch's fused
+    kernel (one pass over each parameter's memory); compiled, its update is in the step's graph
+    (`adam_step`), with its state on the GPU for a CUDA graph."""
     lr, weight_decay = float(cfg["train"]["lr"][stage - 1]), cfg["train"]["weight_decay"]
-    optimizer = torch.optim.Adam(model.parameter_groups(stage), lr=lr, weight_decay=weight_decay)
-    fp16 = bool(cfg["train"]["amp"]) and device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda") if fp16 else None  # bf16 needs no loss scaling
+    optimizer = torch.optim.Adam(model.parameter_groups(stage), lr=lr, weight_decay=weight_decay,
+                                 fused=not compiled, capturable=compiled and device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None  # bf16 needs no loss scaling
     if saved is not None:
         optimizer.load_state_dict(saved["optimizer"])
         for group in optimizer.param_groups:  # the config's values win over the saved ones
@@ -207,22 +214,34 @@ def _stage_optimizer(model: DRN, stage: int, cfg: dict, device: torch.device, sa
     return optimizer, scaler
 
 
+def _training_precision(cfg: dict, device: torch.device) -> tuple[str, Callable]:
+    """(train.precision resolved for `device`, the step: `training_step` or its `CompiledStep`);
+    a setting the device or the launch cannot run is an error, before the run writes anything."""
+    precision = resolve_precision(cfg["train"]["precision"], device, "train.precision")
+    resolve_precision(cfg["eval"]["precision"], device, "eval.precision")
+    if not cfg["train"]["compile"]:
+        return precision, training_step
+    if precision == "fp16":
+        raise ConfigError("train.compile needs train.precision bf16 or fp32: fp16's grad scaler skips steps "
+                          "on the host, outside a graph; use bf16, or train.compile=false")
+    if dist.is_distributed():
+        raise ConfigError("train.compile does not run under torchrun (DDP splits the graph at its gradient "
+                          "buckets); use train.compile=false")
+    return precision, CompiledStep(device)
+
+
 def _test_chosen(model: DRN, chosen: Path, test_set, device: torch.device, cfg: dict, out_dir: Path,
-                 main: bool, show_progress: bool) -> tuple[dict[str, float], int]:
-    """Evaluate the chosen checkpoint on the test split; rank 0 writes metrics.json and
-    predictions.jsonl. Returns (metrics, number of rows)."""
+                 main: bool, show_progress: bool) -> tuple[dict, int]:
+    """Evaluate the chosen checkpoint on the test split; rank 0 writes predictions.jsonl, then
+    metrics.json. Returns (metrics, number of rows)."""
     if not chosen.exists():
         raise TrainError(f"no checkpoint to evaluate in {chosen.parent}: train.epochs are all 0")
     final = load_checkpoint(chosen, need="inference")
     load_model_state(model, final["model"], chosen)
-    metrics, standard, rows = evaluate_split(model, test_set, device, cfg, use_iou=final["stage"] > 1,
-                                             show_progress=show_progress and main)
-    metrics = {**metrics, **standard}
-    if main:
-        explain_empty_rankings(rows, cfg["model"]["score_threshold"])
-        write_results(out_dir, rows, metrics)
-    logger.info("test (%s, %d queries): %s", chosen.name, len(rows), ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
-    return metrics, len(rows)
+    metrics, count = evaluate_to_folder(model, test_set, device, cfg, out_dir, use_iou=final["stage"] > 1,
+                                        write=main, show_progress=show_progress and main)
+    logger.info("test (%s, %d queries): %s", chosen.name, count, format_metrics(metrics))
+    return metrics, count
 
 
 def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
@@ -242,6 +261,7 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, overwr
     state = _resume_state(cfg, out_dir, out_dir / "checkpoints" / "last.pt", resume, overwrite)
 
     device = dist.init_distributed(resolve_device(str(cfg["train"]["device"])))
+    precision, step = _training_precision(cfg, device)
     main = dist.is_main_process()
     seed_everything(int(cfg["train"]["seed"]))
 
@@ -257,7 +277,7 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, resume: bool = False, overwr
 
     model = build_model(cfg, vocab, load_glove=state is None).to(device)
     run = Run(cfg, model, vocab, Splits(train_set, val_set, test_set), device, out_dir, main, show_progress,
-              extraction_settings_of(cfg["data"]["features"]), tuple(callbacks))
+              extraction_settings_of(cfg["data"]["features"]), tuple(callbacks), precision, step)
     if state is not None:
         load_model_state(model, state["model"], run.last_path)
     lock = _claim_folder(out_dir, seen, overwrite) if main else None
@@ -311,7 +331,7 @@ def _run_schedule(run: Run, state: dict | None) -> TrainResult:
                 model, forward, loader, optimizer, scaler, run.step_settings(stage), run.device,
                 global_step=progress.global_step, on_step=on_step,
                 description=f"stage {stage} epoch {epoch + 1}/{cfg['train']['epochs'][stage - 1]}",
-                show_progress=run.show_progress and run.main)
+                show_progress=run.show_progress and run.main, step=run.step)
             progress.global_step = result.global_step
             row = _end_epoch(run, progress, index, stage, epoch, result, time.perf_counter() - began, optimizer,
                              scaler)
@@ -342,7 +362,8 @@ def _start_stage(run: Run, stage: int, saved: dict | None):
     """Switch the model to `stage`: its optimizer (restored from `saved` when resuming within the
     stage), grad scaler and forward module (DDP-wrapped under torchrun)."""
     run.model.set_stage(stage)
-    optimizer, scaler = _stage_optimizer(run.model, stage, run.cfg, run.device, saved)
+    optimizer, scaler = _stage_optimizer(run.model, stage, run.cfg, run.device, saved, precision=run.precision,
+                                         compiled=run.step is not training_step)
     forward = run.model
     if dist.is_distributed():
         device_ids = [run.device.index] if run.device.type == "cuda" else None
@@ -365,7 +386,7 @@ def _end_epoch(run: Run, progress: Progress, index: int, stage: int, epoch: int,
     metrics = {}
     if eval_set is not None:
         metrics, _ = evaluate(run.model, eval_set, run.device, cfg["eval"], use_iou=stage > 1,
-                              amp=bool(cfg["train"]["amp"]), num_workers=cfg["data"]["num_workers"],
+                              num_workers=cfg["data"]["num_workers"],
                               show_progress=run.show_progress and run.main)
     improved = run.splits.val is not None and (progress.best is None
                                                or _selection_key(metrics) > progress.best["value"])

@@ -18,8 +18,6 @@ from tqdm.auto import tqdm
 from drn.data.annotations.prediction_queries import PredictionQuery
 from drn.inference.grounder import Grounder, QueryError
 from drn.metrics.rows import SECONDS_DECIMALS, rounded_windows
-from drn.model import postprocess
-from drn.model.precision import autocast
 
 # vid -> (features [windows, D], duration in seconds or None when the source does not know it).
 FeaturesOf = Callable[[str], tuple["torch.Tensor | np.ndarray", "float | None"]]
@@ -61,13 +59,8 @@ def predict_queries(grounder: Grounder, queries: Sequence[PredictionQuery], feat
     bar = tqdm(total=len(queries), desc="predict", unit="query", dynamic_ncols=True, disable=not show_progress)
 
     def flush() -> None:
-        clips = torch.stack(videos).to(grounder.device)
-        video_index = torch.tensor([item[1] for item in pending], dtype=torch.int64, device=grounder.device)
-        words, lengths = grounder.encode([queries[item[0]].query for item in pending])
-        # Each video's query-independent part runs once for all its queries in the batch.
-        with autocast(grounder.device, bool(grounder.cfg["train"]["amp"])):
-            output = grounder.model(clips, words.to(grounder.device), lengths, video_index)
-        ranked = postprocess(output, [item[2] for item in pending], grounder.config, use_iou=grounder.use_iou)
+        _, ranked = grounder.rank(torch.stack(videos), [queries[item[0]].query for item in pending],
+                                  [item[1] for item in pending], [item[2] for item in pending])
         for (index, _, duration), windows in zip(pending, ranked):
             query = queries[index]
             rows[index] = {"qid": query.qid, "vid": query.vid, "query": query.query, "duration": duration,

@@ -15,16 +15,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drn.config import DEFAULTS, ConfigError, apply_override, merge, validate
+from drn.config import DEFAULTS, ConfigError, apply_override, merge, upgrade_config, validate
 from drn.data import PAD_ID, Vocabulary, open_features, resample_to_clips, tokenize
 from drn.data.features import FeatureDimError, FeatureFileError, as_feature_tensor
 from drn.engine.checkpoint import CheckpointError, check_compatible, load_checkpoint, load_model_state
 from drn.engine.experiment import build_model, resolve_device
 from drn.errors import UserError, reading
-from drn.metrics.rows import rounded_windows
+from drn.inference.invariant import BatchInvariantDRN
 from drn.model import DRN, postprocess
-from drn.model.postprocess import inference_config
-from drn.model.precision import autocast
+from drn.model.drn import DRNOutput
+from drn.model.postprocess import Prediction, inference_config
+from drn.model.precision import InferencePrecision
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class QueryError(UserError, ValueError):
 def config_from_checkpoint(payload: dict, overrides: Sequence[str], path: str | PathLike) -> dict:
     """The checkpoint's experiment config with `key=value` overrides applied and validated; an
     override that would change the network (e.g. model.fpn_channels) is a `CheckpointError`."""
-    saved = payload["config"]
+    saved = upgrade_config(payload["config"], str(path))
     cfg = copy.deepcopy(DEFAULTS)  # a checkpoint from before a key was added gets its default
     try:
         merge(cfg, copy.deepcopy(saved), source=f"{path} (its saved config)")
@@ -66,28 +67,21 @@ def load_trained_model(path: str | PathLike, overrides: Sequence[str] = (), devi
     return model.to(resolve_device(device or str(cfg["train"]["device"]))), vocab, cfg, payload
 
 
-def load_video_features(path: str | PathLike, vid: str | None = None) -> torch.Tensor:
-    """One video's [windows, D] features: a `.npy` / `.pt` file, or `vid` in a feature folder or
-    HDF5 file. A malformed file, or features holding NaN or infinite values, is a `FeatureFileError`
-    (a video with those is never used: datasets skip it, see `GroundingDataset`)."""
+def read_video_features(path: str | PathLike, vid: str | None = None) -> tuple[torch.Tensor, str]:
+    """One video's [windows, D] features and the name to give them in messages: a `.npy` / `.pt`
+    file, or `vid` in a feature folder or HDF5 file. A malformed file is a `FeatureFileError`;
+    values are checked when they are grounded (`Grounder.clips`)."""
     path = Path(path)
     if path.is_file() and path.suffix in (".npy", ".pt"):
         with reading(path, "features [windows, D]", FeatureFileError):
             array = np.load(path) if path.suffix == ".npy" else torch.load(path, map_location="cpu", weights_only=True)
-            features = as_feature_tensor(array, str(path)).float()
-        where = str(path)
-    else:
-        source = open_features(path)
-        if vid is None:
-            raise FeatureFileError(f"{path} holds the features of many videos; name one with --vid")
-        if vid not in source:
-            raise FeatureFileError(f"{path} has no features for video {vid!r}")
-        features, where = source[vid], source.describe(vid)
-    bad = int(features.numel() - torch.isfinite(features).sum())
-    if bad:
-        raise FeatureFileError(f"{where}: {bad} of the {features.numel()} feature values are NaN or infinite; "
-                               "re-extract this video's features")
-    return features
+            return as_feature_tensor(array, str(path)).float(), str(path)
+    source = open_features(path)
+    if vid is None:
+        raise FeatureFileError(f"{path} holds the features of many videos; name one with --vid")
+    if vid not in source:
+        raise FeatureFileError(f"{path} has no features for video {vid!r}")
+    return source[vid], source.describe(vid)
 
 
 class Grounder:
@@ -107,6 +101,11 @@ class Grounder:
         self.config = inference_config(self.model.config, self.cfg["eval"])
         self.extraction: dict | None = payload.get("extraction")  # how its training features were extracted
         self.video_backbones: dict = {}  # (backbone, weights) -> loaded backbone, for drn.inference.video
+        # eval.precision, with the weights cast once (`rank`); batch-invariant grounding (`ground`, drn
+        # serve) in the same precision: a query's answer does not depend on the other queries asked
+        # with it (exact in fp32 on a CPU; in bf16 drn serve runs each request on its own).
+        self.forward = InferencePrecision(self.model, self.cfg["eval"]["precision"], self.device)
+        self.engine = BatchInvariantDRN(self.model, self.config, self.use_iou, self.forward.precision)
 
     def encode(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded word ids [B, L] and lengths [B]; `QueryError` for a query with no known word."""
@@ -116,6 +115,8 @@ class Grounder:
                              "on JSONL data whose queries have qidQID.npz files")
         encoded = []
         for query in queries:
+            if not isinstance(query, str) or not tokenize(query):
+                raise QueryError(f"query {query!r} is empty: expected a sentence with at least one word")
             ids = self.vocab.encode(query)
             if all(i == self.vocab.unk_id for i in ids):
                 raise QueryError(f"query {query!r}: none of its words is in the model's vocabulary "
@@ -140,21 +141,33 @@ class Grounder:
         if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] != expected:
             raise FeatureDimError(f"{name} have shape {tuple(features.shape)} but the model takes [windows >= 1, "
                                   f"D = {expected}]: they must come from the extractor (backbone) it was trained on")
-        if not torch.isfinite(features).all():
-            raise FeatureFileError(f"{name} hold {int((~torch.isfinite(features)).sum())} NaN or infinite "
-                                   "values; re-extract them")
+        bad = int(features.numel() - torch.isfinite(features).sum())
+        if bad:  # a video with these is never used: datasets skip it (see GroundingDataset)
+            raise FeatureFileError(f"{name}: {bad} of the {features.numel()} feature values are NaN or infinite; "
+                                   "re-extract this video's features")
         data = self.cfg["data"]
         return resample_to_clips(features, data["num_clips"], data["pooling"])
 
     @torch.no_grad()
-    def ground(self, features: torch.Tensor | np.ndarray, queries: Sequence[str],
-               duration: float | None = None) -> list[dict]:
+    def rank(self, clips: torch.Tensor, queries: Sequence[str], video_index: Sequence[int],
+             durations: Sequence[float]) -> tuple[DRNOutput, list[list[Prediction]]]:
+        """One forward pass: query i grounds in video `video_index[i]` of `clips` [V, T, D] (each
+        video's query-independent part runs once), its windows in units of `durations[i]`.
+        Returns (the model's output, per query its ranked (start, end, score) windows)."""
+        words, lengths = self.encode(queries)
+        index = torch.as_tensor(list(video_index), dtype=torch.int64, device=self.device)
+        output = self.forward(clips.to(self.device), words.to(self.device), lengths, index)
+        return output, postprocess(output, list(durations), self.config, use_iou=self.use_iou)
+
+    def ground(self, features: torch.Tensor | np.ndarray, queries: Sequence[str], duration: float | None = None,
+               name: str = "the features") -> list[dict]:
         """Ground every query in one video.
 
         Args:
             features: the video's [windows, D] features (resampled here to T clips).
             queries: sentences.
             duration: the video's length in seconds; None gives segments as fractions of the video.
+            name: whose features they are, for error messages.
 
         Returns one dict per query: {"query", "pred_relevant_windows": [[start, end, score], ...]
         best first, "dense": {"time": per level [T_l] location times, "match": per level [T_l]
@@ -162,18 +175,9 @@ class Grounder:
         """
         if not queries:
             raise QueryError("give at least one query")
-        clips = self.clips(features)
-        words, lengths = self.encode(queries)
+        video = self.engine.encode_video(self.clips(features, name))
+        sentences = [self.engine.encode_sentence(*self.encode([query])) for query in queries]
         span = 1.0 if duration is None else float(duration)
-        # One video: its query-independent part runs once, every query grounds in row 0.
-        video_index = torch.zeros(len(queries), dtype=torch.int64, device=self.device)
-        with autocast(self.device, bool(self.cfg["train"]["amp"])):
-            output = self.model(clips.unsqueeze(0).to(self.device), words.to(self.device), lengths, video_index)
-        ranked = postprocess(output, [span] * len(queries), self.config, use_iou=self.use_iou)
-        times = [(p * span / output.num_clips).tolist() for p in output.points]
-        results = []
-        for i, query in enumerate(queries):
-            results.append({"query": query, "pred_relevant_windows": rounded_windows(ranked[i]),
-                            "dense": {"time": times, "match": [p[i].tolist() for p in output.match_probs],
-                                      "iou": [p[i].tolist() for p in output.iou_probs]}})
-        return results
+        answers = self.engine.ground([video], sentences, [0] * len(queries), [span] * len(queries))
+        return [{"query": query, "pred_relevant_windows": answer.windows, "dense": answer.dense}
+                for query, answer in zip(queries, answers)]

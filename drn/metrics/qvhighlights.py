@@ -19,10 +19,11 @@ whose keys and nested layout this module reproduces:
 Two cases the official code does not handle are defined here: a query with no predicted window has
 AP 0 and misses R1 (the official evaluator crashes), and an IoU whose union is 0 (two zero-length
 windows at one point) is 0 (the official evaluator gets NaN). Values are percentages rounded to two
-decimals as the official evaluator rounds them; a length range with no query gives NaN, as there.
+decimals as the official evaluator rounds them; a length range with no query gives NaN, as there
+(`nan_to_none` makes that null for a JSON file).
 
-`qvhighlights_reference` holds the same definitions as plain per-query loops; the tests hold this
-module to it, and it is the peer of the scoring benchmark.
+`tests/helpers/qvhighlights_reference.py` holds the same definitions as plain per-query loops; the
+tests hold this module to it, and it is the peer of the scoring benchmark.
 """
 
 from __future__ import annotations
@@ -301,3 +302,10 @@ def qvhighlights_metrics(predictions: Sequence[dict], ground_truth: Sequence[dic
     """The brief block of `qvhighlights_report`: {"MR-full-R1@0.5": ..., "MR-full-mAP": ...,
     "HL-min-VeryGood-mAP": ..., ...}, in percent."""
     return dict(qvhighlights_report(predictions, ground_truth)["brief"])
+
+
+def nan_to_none(report):
+    """`report` with NaN (a length range without queries) as None, so it is valid JSON (null)."""
+    if isinstance(report, dict):
+        return type(report)((key, nan_to_none(value)) for key, value in report.items())
+    return None if isinstance(report, float) and math.isnan(report) else report

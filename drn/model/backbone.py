@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from drn.model.config import DRNConfig
+from drn.model.temporal_conv import temporal_conv
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
@@ -70,9 +71,17 @@ class FusionBackbone(nn.Module):
         grounds in (None: query b in video b, V = B). Returns [C1, C2, C3], each [B, C_l, T / stride_l]."""
         x = video if video_index is None else video.index_select(0, video_index)
         x = x * commands[0][:, None, :]  # [B, T, D]
-        batch = x.shape[0]
-        x = torch.cat([x, positions.to(x.dtype).expand(batch, -1, -1)], dim=-1).transpose(1, 2)
-        outputs = [self.levels[0](x)]
+        conv, norm, relu = self.levels[0]
+        # C1 = conv(cat(x, positions)): the widest convolution, as GEMMs on the [B, T, C] layout
+        # (drn.model.temporal_conv), split at the concatenation: the positions' part is the same for
+        # every query, computed once, and the [B, T, D + P] concatenation is never built.
+        if isinstance(conv, nn.Conv1d):
+            width = x.shape[-1]
+            fused = temporal_conv(x, conv.weight[:, :width]) + temporal_conv(positions[None].to(x.dtype),
+                                                                             conv.weight[:, width:])
+        else:  # a convolution replaced by one of its own kind (drn.inference.invariant's) runs as itself
+            fused = conv(torch.cat([x, positions.to(x.dtype).expand(x.shape[0], -1, -1)], dim=-1).transpose(1, 2))
+        outputs = [relu(norm(fused))]
         for level in (1, 2):
             outputs.append(self.levels[level](outputs[-1] * commands[level][:, :, None]))
         return outputs

@@ -159,9 +159,9 @@ class DRN(nn.Module):
 
         video: `encode_video` of [V, T, D] features; words: [B, L] int64 word ids padded with 0 (or
         [B, L, D_text] float token features when `config.text_feature_dim` > 0); lengths: [B] int64
-        real words per query (on the CPU, where the packed LSTM reads them: a device tensor costs
-        one copy to the host); video_index: [B] int64, the video of each query (None: query b in
-        video b, B = V). Outputs equal `forward` on the features of each query's video, bit for bit
+        real words per query (on any device: the padded BiLSTM reads them there; their values are
+        checked when they are on the host); video_index: [B] int64, the video of each query (None:
+        query b in video b, B = V). Outputs equal `forward` on the features of each query's video, bit for bit
         (on CPU in float32; see `FusionBackbone`).
         """
         num_videos = video.clips.shape[0]
@@ -180,13 +180,20 @@ class DRN(nn.Module):
         # Stage 2 trains the IoU head alone: no graph for anything before it.
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage != 2):
             query = self.query_encoder(words, lengths)
-            levels = self.fpn(self.backbone.fuse(video.clips, video.positions, query.commands, video_index))
+        return self.forward_commands(video, query.commands, query.attention, video_index)
+
+    def forward_commands(self, video: VideoEncoding, commands: list[Tensor], attention: Tensor,
+                         video_index: Tensor | None = None) -> DRNOutput:
+        """`forward_queries` after the query encoder: `commands` and `attention` of B encoded queries
+        (`QueryEncoding`'s), each grounded in its video of `video` (video_index as there)."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage != 2):
+            levels = self.fpn(self.backbone.fuse(video.clips, video.positions, commands, video_index))
             match_logits, distances, cls_feats, box_feats = self.heads(levels)
             saliency = self.saliency_head(cls_feats[0]) if self.saliency_head is not None else None
         iou_logits = self.iou_head(cls_feats, box_feats)
         clips = video.clips
         points = location_points(self.config.num_clips, self.config.strides, clips.device, at_least_fp32(clips).dtype)
-        return DRNOutput(match_logits, distances, iou_logits, points, query.attention, self.config.num_clips, saliency)
+        return DRNOutput(match_logits, distances, iou_logits, points, attention, self.config.num_clips, saliency)
 
     def forward(self, features: Tensor, words: Tensor, lengths: Tensor, video_index: Tensor | None = None
                 ) -> DRNOutput:

@@ -1,4 +1,4 @@
-"""Sentence encoder: word embeddings, a packed BiLSTM and DRN's three-level query attention."""
+"""Sentence encoder: word embeddings, a padded BiLSTM and DRN's three-level query attention."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from drn.model.config import DRNConfig
 from drn.model.precision import at_least_fp32
@@ -15,8 +14,25 @@ NUM_LEVELS = 3
 
 
 def on_host(tensor: Tensor) -> bool:
-    """Whether reading `tensor`'s values costs no device sync (it lives in host memory)."""
-    return tensor.device.type == "cpu"
+    """Whether reading `tensor`'s values costs no device sync (it lives in host memory) and no
+    graph break (not while `torch.compile` traces)."""
+    return tensor.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
+def reversal_index(lengths: Tensor, max_len: int) -> Tensor:
+    """[B, L] int64: position i of row b holds lengths[b] - 1 - i for the real words, i for the
+    padding. Gathering with it reverses each sentence in place and leaves its padding where it is;
+    it is its own inverse."""
+    positions = torch.arange(max_len, device=lengths.device)[None, :]
+    return torch.where(positions < lengths[:, None], lengths[:, None] - 1 - positions, positions)
+
+
+def lstm_direction(inputs: Tensor, weights: list[Tensor], hidden: int) -> Tensor:
+    """One direction of a one-layer LSTM from zero states, left to right over [B, L, E] `inputs`
+    (weights: w_ih, w_hh, b_ih, b_hh); returns [B, L, hidden]."""
+    zeros = inputs.new_zeros(1, inputs.shape[0], hidden)
+    states, _, _ = torch.lstm(inputs, (zeros, zeros), weights, True, 1, 0.0, False, False, True)
+    return states
 
 
 @dataclass
@@ -39,8 +55,12 @@ class QueryEncoding:
 class QueryEncoder(nn.Module):
     """Encode padded word ids into one query vector per level (DRN section 3).
 
-    Word states: H_i = [h_fwd_i ; h_bwd_i] of a one-layer BiLSTM run on the packed sequence, so
-    neither direction ever reads a padded position: h_bwd starts at the last real word.
+    Word states: H_i = [h_fwd_i ; h_bwd_i] of a one-layer BiLSTM on the padded batch in which
+    neither direction reads a padded position before a real word: the forward direction runs left
+    to right (padding comes after the words), the backward one runs left to right over each
+    sentence reversed in place, so it starts at the last real word. The states equal those of a
+    packed sequence (`pack_padded_sequence`) to float rounding, and the batch needs no host data:
+    its shapes do not depend on the lengths, so `torch.compile` and CUDA graphs take it whole.
 
     Sentence vector q = [H_first ; H_last] with H_first = H_0 and H_last = H_{len-1}: H_0 holds the
     forward state after the first word and the backward state after the whole sentence, H_{len-1}
@@ -90,24 +110,19 @@ class QueryEncoder(nn.Module):
         fused_widths = (config.feature_dim, config.level_channels[0], config.level_channels[1])
         self.command_proj = nn.ModuleList(nn.Linear(word_dim, width) for width in fused_widths)
 
-    def _word_states(self, embedded: Tensor, lengths_cpu: Tensor) -> Tensor:
-        """embedded: [B, L, E] word vectors; lengths_cpu: [B] int64 on the CPU. Returns the BiLSTM
-        states [B, L, 2H], zero at padded positions.
-
-        What pack_padded_sequence(enforce_sorted=False) and pad_packed_sequence do, without their
-        device-to-host copy of the permutation (a sync per step on a GPU): the lengths are sorted
-        on the host (the same sort), the permutations move to the device, and the states return
-        to the batch order with the inverse permutation on the device.
-        """
-        max_len = embedded.shape[1]
-        sorted_lengths, order = torch.sort(lengths_cpu, descending=True)
-        order = order.to(embedded.device, non_blocking=True)
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(order.numel(), device=order.device)
-        packed = pack_padded_sequence(embedded.index_select(0, order), sorted_lengths, batch_first=True)
-        states, _ = self.lstm(packed)
-        states, _ = pad_packed_sequence(states, batch_first=True, total_length=max_len)
-        return states.index_select(0, inverse)
+    def _word_states(self, embedded: Tensor, lengths: Tensor) -> Tensor:
+        """embedded: [B, L, E] word vectors; lengths: [B] int64 on their device. Returns the BiLSTM
+        states [B, L, 2H], zero at padded positions."""
+        lstm, max_len = self.lstm, embedded.shape[1]
+        reverse = reversal_index(lengths, max_len)[..., None]  # [B, L, 1]
+        forward = lstm_direction(embedded, [lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0,
+                                            lstm.bias_hh_l0], lstm.hidden_size)
+        reversed_words = embedded.gather(1, reverse.expand(-1, -1, embedded.shape[2]))
+        backward = lstm_direction(reversed_words, [lstm.weight_ih_l0_reverse, lstm.weight_hh_l0_reverse,
+                                                   lstm.bias_ih_l0_reverse, lstm.bias_hh_l0_reverse], lstm.hidden_size)
+        backward = backward.gather(1, reverse.expand(-1, -1, backward.shape[2]))
+        valid = torch.arange(max_len, device=lengths.device)[None, :, None] < lengths[:, None, None]
+        return torch.cat([forward, backward], dim=-1) * valid
 
     def forward(self, words: Tensor, lengths: Tensor) -> QueryEncoding:
         """words: [B, L] int64 ids, padded with `padding_idx` after each query (or, with
@@ -123,13 +138,12 @@ class QueryEncoder(nn.Module):
         if lengths.shape != (batch,) or lengths.dtype != torch.int64:
             raise ValueError(
                 f"lengths must be a [B] = [{batch}] int64 tensor, got shape {list(lengths.shape)} dtype {lengths.dtype}")
-        # The packed LSTM reads the lengths on the host: a CPU tensor costs nothing, a device one a sync.
-        lengths_cpu = lengths.cpu()
-        if batch and (lengths_cpu.min() < 1 or lengths_cpu.max() > max_len):
+        # Values are checked where reading them costs no device sync (see `on_host`); on a GPU an
+        # out-of-range id trips the embedding's assert.
+        if on_host(lengths) and batch and (lengths.min() < 1 or lengths.max() > max_len):
             raise ValueError(
-                f"every query length must lie in [1, L={max_len}], got min {int(lengths_cpu.min())} "
-                f"max {int(lengths_cpu.max())}; drop empty queries before batching")
-        # Checked where it costs no device sync; on a GPU an out-of-range id trips the embedding's assert.
+                f"every query length must lie in [1, L={max_len}], got min {int(lengths.min())} "
+                f"max {int(lengths.max())}; drop empty queries before batching")
         if not self.text_feature_dim and on_host(words) and words.numel() and (
                 words.min() < 0 or words.max() >= self.vocab_size):
             raise ValueError(
@@ -137,8 +151,8 @@ class QueryEncoder(nn.Module):
                 f"max {int(words.max())}; the vocabulary and the config disagree")
 
         embedded = words if self.embedding is None else self.embedding(words)
-        states = self._word_states(embedded, lengths_cpu)  # [B, L, 2H]
         lengths = lengths.to(words.device, non_blocking=True)  # host to device: no wait for the device
+        states = self._word_states(embedded, lengths)  # [B, L, 2H]
         arange = torch.arange(batch, device=words.device)
         sentence = torch.cat([states[:, 0], states[arange, lengths - 1]], dim=-1)  # [B, 4H]
 

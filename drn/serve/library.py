@@ -26,6 +26,18 @@ logger = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".mpg", ".mpeg", ".ogv", ".ts")
 _SAFE_VID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 RESCAN_SECONDS = 2.0  # a listing older than this is rebuilt before an unknown id is refused
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_REMEMBERED_DURATIONS = 4096
+
+
+def display_name(relative: str) -> str:
+    """The one rule for a video's name (shown on the page, `vid` in the rows): its path under the
+    served folder (an upload's file name) without the suffix, each part reduced to safe characters,
+    as `drn predict --video` names a video by its stem: "sub/My clip.mp4" -> "sub/My_clip"."""
+    path = Path(relative)
+    parts = [*path.parent.parts, path.name.rsplit(".", 1)[0] if "." in path.name[1:] else path.name]
+    safe = [_UNSAFE_NAME.sub("_", part).strip("._")[:80] for part in parts if part not in ("", ".", "..", "/")]
+    return "/".join(part for part in safe if part) or "video"
 
 
 @dataclass(frozen=True)
@@ -61,8 +73,39 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def scan_videos(root: Path) -> dict[str, Entry]:
-    """Every file with a video suffix under `root` (recursively, hidden names skipped), by id."""
+class Durations:
+    """Video lengths read from the container header (PyAV, no decoding), remembered per (path, size,
+    mtime); None for a file that is not a readable video."""
+
+    def __init__(self):
+        self._known: dict[tuple, float | None] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, path: Path) -> float | None:
+        from drn.serve.uploads import UploadError, probe_container
+
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if key in self._known:
+                return self._known[key]
+        try:
+            duration = probe_container(path, path.name).duration
+        except UploadError:  # not a video after all: listed without a length; picking it says why
+            duration = None
+        with self._lock:
+            if len(self._known) >= MAX_REMEMBERED_DURATIONS:
+                self._known.clear()
+            self._known[key] = duration
+        return duration
+
+
+def scan_videos(root: Path, durations: Durations | None = None) -> dict[str, Entry]:
+    """Every file with a video suffix under `root` (recursively, hidden names skipped), by id, with
+    its length when `durations` can read it."""
     root = root.resolve()
     entries: dict[str, Entry] = {}
     skipped = 0
@@ -77,7 +120,8 @@ def scan_videos(root: Path) -> dict[str, Entry]:
                 continue
             relative = path.relative_to(root).as_posix()
             entry_id = "v" + _short_hash(relative)
-            entries[entry_id] = Entry(entry_id, relative, "video", video=path)
+            entries[entry_id] = Entry(entry_id, display_name(relative), "video", video=path,
+                                      duration=durations(path) if durations else None)
     if skipped:
         logger.warning("%s: skipped %d video file(s) that link outside the folder or are not files", root, skipped)
     return entries
@@ -156,12 +200,13 @@ class Library:
         self._listing: dict[str, Entry] = {}
         self._scanned_at = -1e9
         self._uploads: OrderedDict[str, Entry] = OrderedDict()
+        self._durations = Durations()
         self.rescan()
 
     def rescan(self) -> dict[str, Entry]:
         listing: dict[str, Entry] = {}
         if self.videos_root is not None:
-            listing.update(scan_videos(self.videos_root))
+            listing.update(scan_videos(self.videos_root, self._durations))
         if self.features_root is not None:
             served = [entry.video.resolve() for entry in listing.values()]
             listing.update(scan_features(self.features_root, served))

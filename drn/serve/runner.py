@@ -1,218 +1,139 @@
-"""The model behind `drn serve`: a `Grounder`, the backbone its features came from, and a cache of
-each video's features keyed by (content hash, checkpoint hash).
+"""The model runner of `drn serve`: grounding requests of many users batched together, off the event
+loop.
 
-Extraction and grounding each hold a lock: the backbone and the model are shared by every request,
-and a cached video is computed once however many users ask for it at the same moment.
+Requests that arrive within the batch window run as one forward pass on a worker thread
+(`drn.serve.batcher`). In a batch each distinct video is encoded once and each distinct sentence once,
+and both are kept: video encodings in an LRU bounded by bytes, keyed by the video's content and the
+checkpoint's hash (a cache never outlives its model), sentences in an LRU by count. Then every
+query of the batch is grounded in one forward of `BatchInvariantDRN`, whose answer for a query
+equals the answer the query gets alone. Where the model cannot run batch-invariant (see
+drn.inference.invariant), requests are not batched together.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import logging
-import math
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+import torch
 
 from drn.errors import UserError
-from drn.inference.grounder import Grounder
-from drn.serve.library import Entry
-from drn.serve.settings import ServeError, ServeSettings
+from drn.inference.grounder import Grounder, QueryError
+from drn.inference.invariant import EncodedSentence
+from drn.inference.video import video_rows
+from drn.model.drn import VideoEncoding
+from drn.serve.batcher import MicroBatcher, Pending
+from drn.serve.cache import LRUCache
+from drn.serve.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
-HASH_CHUNK = 4 * 1024 * 1024
-MAX_REMEMBERED_HASHES = 4096
-
-
-class NoExtractorError(UserError, ValueError):
-    """The checkpoint does not say how its features were extracted, so videos cannot be encoded."""
+SENTENCE_CACHE = 4096  # distinct sentences whose encoding (a few tens of KB each) is kept
 
 
 @dataclass(frozen=True)
-class VideoFeatures:
-    """A video ready for grounding: its [windows, D] float32 features and its length in seconds."""
+class ReadyVideo:
+    """A video whose features can be had now: `key` names its encoding in the cache (its content and
+    the checkpoint), `name` is its `vid` in the rows, `features()` gives [windows, D] (called only when
+    the encoding is not cached)."""
 
-    features: np.ndarray
+    key: tuple
+    name: str
     duration: float
+    features: Callable[[], np.ndarray]
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+@dataclass
+class _Ask:
+    """One request's grounding: its video, its sentences (text and word ids), whether it wants curves."""
+
+    video: ReadyVideo
+    queries: list[str]
+    words: list[tuple[torch.Tensor, torch.Tensor]]
+    dense: bool
 
 
-def renamed(exc: UserError, path: Path, shown: str) -> UserError:
-    """`exc` with the server's path of a file replaced by the name its user knows it by."""
-    return UserError(str(exc).replace(str(path), shown))
+class ModelRunner:
+    """Grounds requests in batches with `grounder`'s model (see the module docstring)."""
 
+    def __init__(self, grounder: Grounder, settings: ServeSettings):
+        self.grounder = grounder
+        self.engine = grounder.engine
+        self.videos: LRUCache[VideoEncoding] = LRUCache(max_bytes=int(settings.encoding_cache_mb * 2**20),
+                                                        size_of=lambda encoding: encoding.clips.nbytes)
+        self.sentences: LRUCache[EncodedSentence] = LRUCache(max_items=SENTENCE_CACHE)
+        self._words: LRUCache[tuple] = LRUCache(max_items=SENTENCE_CACHE)  # sentence -> checked word ids
+        self.batching = settings.batch_window_ms > 0 and self.engine.invariant
+        if settings.batch_window_ms > 0 and not self.engine.invariant:
+            logger.warning("this model cannot run batch-invariant here (%s, %s, %s): each request runs on its own%s",
+                           self.engine.device, next(grounder.model.parameters()).dtype, self.engine.precision,
+                           "" if self.engine.precision == "fp32" else " (--precision fp32 batches them)")
+        window = settings.batch_window_ms / 1000 if self.batching else 0.0
+        self.batcher = MicroBatcher(self._run, window, settings.max_batch, settings.queue_size)
 
-class FeatureCache:
-    """A thread-safe LRU map from a cache key to `VideoFeatures`."""
+    def check(self, queries: Sequence[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each sentence's word ids ([1, L], [1]); `QueryError` for one the model cannot read."""
+        words = []
+        for query in queries:
+            known = self._words.get(query)
+            if known is None:
+                known = self.grounder.encode([query])  # warns once about unknown words, not per request
+                self._words.put(query, known)
+            words.append(known)
+        return words
 
-    def __init__(self, size: int):
-        self.size = size
-        self._items: OrderedDict[tuple, VideoFeatures] = OrderedDict()
-        self._lock = threading.Lock()
+    async def ground(self, video: ReadyVideo, queries: Sequence[str], dense: bool = False) -> list[dict]:
+        """Predictions-file rows for `queries` in `video` (with the dense curves when asked);
+        `Overloaded` at once when the queue is full."""
+        if not queries:
+            raise QueryError("give at least one sentence (queries)")
+        ask = _Ask(video, list(queries), self.check(queries), dense)
+        return await asyncio.wrap_future(self.batcher.submit(ask, size=len(queries)))
 
-    def get(self, key: tuple) -> VideoFeatures | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
+    def close(self) -> None:
+        self.batcher.close()
 
-    def put(self, key: tuple, item: VideoFeatures) -> None:
-        with self._lock:
-            self._items[key] = item
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+    def _video(self, video: ReadyVideo) -> VideoEncoding:
+        encoding = self.videos.get(video.key)
+        if encoding is None:
+            encoding = self.engine.encode_video(self.grounder.clips(video.features(), f"the features of {video.name}"))
+            self.videos.put(video.key, encoding)
+        return encoding
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
+    def _sentence(self, words: torch.Tensor, lengths: torch.Tensor) -> EncodedSentence:
+        key = tuple(words[0].tolist())
+        encoding = self.sentences.get(key)
+        if encoding is None:
+            encoding = self.engine.encode_sentence(words, lengths)
+            self.sentences.put(key, encoding)
+        return encoding
 
-
-class ServeModel:
-    """Loads the checkpoint once; turns served entries into features and features into rows."""
-
-    def __init__(self, settings: ServeSettings):
-        checkpoint = Path(settings.checkpoint)
-        if not checkpoint.is_file():
-            raise ServeError(f"checkpoint {checkpoint}: no such file (expected a checkpoint written by drn train)")
-        self.grounder = Grounder(checkpoint, settings.overrides, settings.device)
-        self.checkpoint_hash = file_sha256(checkpoint)
-        self.extraction = getattr(self.grounder, "extraction", None)
-        self.cache = FeatureCache(settings.cache_size)
-        self._model_lock = threading.Lock()
-        self._extract_lock = threading.Lock()
-        self._hash_lock = threading.Lock()
-        self._hashes: dict[tuple, str] = {}
-        if self.can_extract:
-            self.backbone()  # a backbone that is missing or does not fit stops the start, not the first upload
-
-    @property
-    def feature_dim(self) -> int:
-        return self.grounder.model.config.feature_dim
-
-    @property
-    def can_extract(self) -> bool:
-        return self.extraction is not None
-
-    def check_features_folder(self, folder: Path, settings: dict) -> None:
-        """A --features folder whose features the model cannot take is refused at the start."""
-        dim = settings.get("dim")
-        if dim is not None and int(dim) != self.feature_dim:
-            raise ServeError(f"--features {folder}: its features are {dim}-d ({settings.get('backbone')}), the "
-                             f"checkpoint's model takes D = {self.feature_dim}")
-        recorded = (self.extraction or {}).get("backbone")
-        if recorded is not None and settings.get("backbone") not in (None, recorded):
-            raise ServeError(f"--features {folder}: extracted with backbone {settings.get('backbone')!r}, the "
-                             f"checkpoint was trained on {recorded!r} features")
-
-    def require_extractor(self) -> None:
-        if not self.can_extract:
-            raise NoExtractorError("this checkpoint does not record how its features were extracted, so it cannot "
-                                   "encode videos; serve pre-extracted features with --features")
-
-    def remember_hash(self, path: Path, content_hash: str) -> None:
-        """Record the hash of a file just written (an upload), so it is not read again."""
-        stat = path.stat()
-        with self._hash_lock:
-            if len(self._hashes) > MAX_REMEMBERED_HASHES:
-                self._hashes.clear()
-            self._hashes[(str(path), stat.st_size, stat.st_mtime_ns)] = content_hash
-
-    def content_hash(self, path: Path) -> str:
-        """sha256 of a file, remembered per (path, size, mtime) so a library video is read once."""
-        stat = path.stat()
-        memo = (str(path), stat.st_size, stat.st_mtime_ns)
-        with self._hash_lock:
-            known = self._hashes.get(memo)
-        if known is None:
-            known = file_sha256(path)
-            self.remember_hash(path, known)
-        return known
-
-    def cache_key(self, content_hash: str) -> tuple:
-        return (content_hash, self.checkpoint_hash)
-
-    def load_features(self, entry: Entry) -> VideoFeatures:
-        """A --features entry's stored features, checked against the model's width."""
-        array = np.load(entry.features, allow_pickle=False)
-        if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != self.feature_dim:
-            raise UserError(f"{entry.name}: its features have shape {tuple(array.shape)}, the model takes "
-                            f"[windows, {self.feature_dim}]")
-        return VideoFeatures(np.asarray(array, dtype=np.float32), float(entry.duration))
-
-    def extract(self, path: Path, key: tuple, report: Callable[[float], None], shown: str | None = None) -> VideoFeatures:
-        """Encode a video file as the checkpoint's training features were (cached under `key`).
-        Messages name the file `shown` (a user never learns where the server keeps it)."""
-        try:
-            return self._extract(path, key, report)
-        except UserError as exc:
-            if shown is None:
-                raise
-            raise renamed(exc, path, shown) from None
-
-    def _extract(self, path: Path, key: tuple, report: Callable[[float], None]) -> VideoFeatures:
-        self.require_extractor()
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit
-        from drn.video.decode import probe
-        from drn.video.extract import extract_video
-
-        with self._extract_lock:
-            hit = self.cache.get(key)
-            if hit is not None:
-                return hit
-            backbone = self.backbone()
-            duration = probe(path).duration or backbone.spec.clip_seconds
-            counting = _CountingBackbone(backbone, max(1, math.ceil(duration / backbone.spec.clip_seconds)), report)
-            result = extract_video(path, counting, device=str(self.grounder.device))
-            video = VideoFeatures(np.asarray(result.features, dtype=np.float32), float(result.duration))
-        self.cache.put(key, video)
-        return video
-
-    def backbone(self):
-        """The backbone the checkpoint's features came from, checked against its record and loaded
-        once (the same one `drn predict --video` uses)."""
-        from drn.inference.video import video_backbone
-
-        return video_backbone(self.grounder)
-
-    def ground(self, video: VideoFeatures, queries: Sequence[str], vid: str, dense: bool = False) -> list[dict]:
-        """Predictions-file rows (qid, vid, query, duration, pred_relevant_windows) for each query,
-        with the per-level "dense" scores when asked."""
-        from drn.inference.video import video_rows
-
-        with self._model_lock:
-            results = self.grounder.ground(video.features, list(queries), video.duration)
-        return video_rows(vid, video.duration, results, dense)
-
-
-class _CountingBackbone:
-    """A backbone whose `encode` reports the fraction of the expected clips encoded so far."""
-
-    def __init__(self, backbone, expected_clips: int, report: Callable[[float], None]):
-        self._backbone = backbone
-        self._expected = expected_clips
-        self._report = report
-        self._done = 0
-
-    def encode(self, clips):
-        out = self._backbone.encode(clips)
-        self._done += len(clips)
-        self._report(min(0.99, self._done / self._expected))
-        return out
-
-    def __getattr__(self, name):
-        return getattr(self._backbone, name)
+    def _run(self, batch: list[Pending]) -> None:
+        """One forward for every query of the batch; each request's future gets its rows (or its error)."""
+        videos: dict[tuple, int] = {}
+        encoded: list[VideoEncoding] = []
+        asks: list[tuple[Pending, _Ask]] = []
+        for pending in batch:
+            if not pending.future.set_running_or_notify_cancel():
+                continue  # its client went away
+            ask = pending.item
+            try:
+                if ask.video.key not in videos:
+                    encoded.append(self._video(ask.video))
+                    videos[ask.video.key] = len(encoded) - 1
+            except (UserError, OSError) as exc:  # this video's features are bad or gone: its request fails alone
+                pending.future.set_exception(exc)
+                continue
+            asks.append((pending, ask))
+        if not asks:
+            return
+        sentences = [self._sentence(*words) for _, ask in asks for words in ask.words]
+        index = [videos[ask.video.key] for _, ask in asks for _ in ask.queries]
+        durations = [ask.video.duration for _, ask in asks for _ in ask.queries]
+        answers = iter(self.engine.ground(encoded, sentences, index, durations))
+        for pending, ask in asks:
+            results = [{"query": query, "pred_relevant_windows": answer.windows, "dense": answer.dense}
+                       for query, answer in zip(ask.queries, answers)]
+            pending.future.set_result(video_rows(ask.video.name, ask.video.duration, results, ask.dense))

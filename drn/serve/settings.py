@@ -8,6 +8,9 @@ from pathlib import Path
 
 from drn.errors import UserError
 
+DEFAULT_BATCH_WINDOW_MS = 5.0
+MAX_BATCH_WINDOW_MS = 1000.0  # a window longer than a second is a typo, not a batching policy
+
 
 class ServeError(UserError, ValueError):
     """A `drn serve` option that cannot be used (a folder that is not one, a bad limit)."""
@@ -30,6 +33,13 @@ class ServeSettings:
         keep_uploads: uploaded files kept on disk (older ones are deleted, their ids expire).
         device: where the model and the backbone run (None: the checkpoint config's device).
         overrides: `key=value` inference overrides (eval.top_k, ...), as `drn predict --set`.
+        batch_window_ms: requests arriving within this many ms of the first run as one forward pass
+            (0: every request runs on its own).
+        max_batch: sentences in one forward pass at most.
+        queue_size: sentences waiting for the model at most; more are refused (503, Retry-After).
+        encoding_cache_mb: memory for the encodings of videos (the model's video branch), LRU.
+        workers: server processes, each with its own model and caches, sharing the port.
+        threads: torch CPU threads per process (None: the idle cores, shared between the workers).
     """
 
     checkpoint: Path
@@ -44,19 +54,36 @@ class ServeSettings:
     keep_uploads: int = 32
     device: str | None = None
     overrides: tuple[str, ...] = ()
+    batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS
+    max_batch: int = 32
+    queue_size: int = 256
+    encoding_cache_mb: float = 256.0
+    workers: int = 1
+    threads: int | None = None
 
     def __post_init__(self) -> None:
+        if not Path(self.checkpoint).is_file():
+            raise ServeError(f"checkpoint {self.checkpoint}: no such file (expected a checkpoint written by drn train)")
         for name in ("videos", "features"):
             folder = getattr(self, name)
             if folder is not None and not Path(folder).is_dir():
                 what = "does not exist" if not Path(folder).exists() else "is not a folder"
                 raise ServeError(f"--{name} {folder}: expected a folder, but it {what}")
-        for name in ("max_upload_mb", "max_duration"):
+        for name in ("max_upload_mb", "max_duration", "encoding_cache_mb"):
             if not getattr(self, name) > 0:
                 raise ServeError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
-        for name in ("max_queries", "max_query_chars", "cache_size", "max_pending_jobs", "keep_uploads"):
+        if not 0 <= self.batch_window_ms <= MAX_BATCH_WINDOW_MS:
+            raise ServeError(f"--batch-window-ms must be in 0..{MAX_BATCH_WINDOW_MS} (0 turns batching off), "
+                             f"got {self.batch_window_ms}")
+        for name in ("max_queries", "max_query_chars", "cache_size", "max_pending_jobs", "keep_uploads", "max_batch",
+                     "queue_size", "workers"):
             if int(getattr(self, name)) < 1:
                 raise ServeError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise ServeError(f"--threads must be >= 1, got {self.threads}")
+        if self.queue_size < self.max_queries:
+            raise ServeError(f"--queue-size ({self.queue_size}) must hold one request of --max-queries "
+                             f"({self.max_queries}) sentences")
 
     @property
     def max_upload_bytes(self) -> int:

@@ -65,19 +65,20 @@ def write_jsonl(path: str | PathLike, rows: Iterable[dict]) -> Path:
     return atomic_write_text(path, jsonl_text(rows))
 
 
-def write_results(out_dir: str | PathLike, rows: list[dict], metrics: dict) -> tuple[Path, Path]:
-    """Write `out_dir/predictions.jsonl` and `out_dir/metrics.json` so that new predictions never
-    sit beside old metrics: the old metrics go first, then the predictions, then the new metrics
-    (a crash in between leaves predictions without metrics, never a mixed pair)."""
+def write_predictions(out_dir: str | PathLike, rows: list[dict]) -> Path:
+    """Write `out_dir/predictions.jsonl`, first removing an older `metrics.json` so that new
+    predictions never sit beside old metrics (write the metrics with `write_metrics` after)."""
     out_dir = Path(out_dir)
-    predictions, metrics_path = out_dir / "predictions.jsonl", out_dir / "metrics.json"
-    text = jsonl_text(rows)  # serialise both before touching any file
-    metrics_text = json.dumps(metrics, indent=2, allow_nan=False) + "\n"
+    text = jsonl_text(rows)  # serialise before touching any file
+    metrics_path = out_dir / "metrics.json"
     with writing(metrics_path):
         metrics_path.unlink(missing_ok=True)
-    atomic_write_text(predictions, text)
-    atomic_write_text(metrics_path, metrics_text)
-    return predictions, metrics_path
+    return atomic_write_text(out_dir / "predictions.jsonl", text)
+
+
+def write_metrics(out_dir: str | PathLike, metrics: dict) -> Path:
+    """Write `out_dir/metrics.json` (metrics without a value are null)."""
+    return write_json(Path(out_dir) / "metrics.json", metrics)
 
 
 def remove_stale_temporaries(folder: str | PathLike) -> list[Path]:

@@ -113,6 +113,8 @@ class VideoChunks(IterableDataset):
             yield from self._unit(index)
 
     def _unit(self, index: int) -> Iterator[dict]:
+        import av
+
         unit = self.units[index]
         path = self.paths[unit.video]
         stream = spec_clip_stream(path, self.spec, self.threads, unit.first_clip, unit.stop_clip)
@@ -122,7 +124,7 @@ class VideoChunks(IterableDataset):
         except UserError as exc:
             yield {"index": index, "error": str(exc)}
             return
-        except Exception as exc:  # noqa: BLE001 - a decoder crash on one file must not end the run
+        except (av.FFmpegError, OSError, ValueError, EOFError) as exc:  # one bad file must not end the run
             yield {"index": index, "error": f"video {path}: {type(exc).__name__}: {' '.join(str(exc).split())}"}
             return
         yield {"index": index, "duration": stream.duration, "num_clips": stream.num_clips}

@@ -90,7 +90,9 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
     assert code == USER_ERROR and "not a readable drn checkpoint" in err
 
 
-@pytest.mark.parametrize("query, message", [("zebra xylophone", "none of its words is in the model's vocabulary")])
+@pytest.mark.parametrize("query, message", [("zebra xylophone", "none of its words is in the model's vocabulary"),
+                                            ("", "is empty: expected a sentence with at least one word"),
+                                            (" ?! ", "is empty: expected a sentence with at least one word")])
 def test_predict_rejects_a_query_with_no_known_word(trained_run, tiny_data, query, message, capsys):
     features = next(Path(tiny_data["features"]).glob("*.npy"))
     code, err = run(capsys, "predict", str(trained_run / "checkpoints" / "best.pt"), "--features", str(features),

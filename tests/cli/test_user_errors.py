@@ -195,7 +195,10 @@ CONFIG_CASES = {
     "train.lr=[.inf, 0, 0]": ("'train.lr' must be a list of 3 finite numbers >= 0", "inf"),
     "train.epochs=[0, 0, 0]": ("'train.epochs' must be a list of 3 integers >= 0 (epochs per stage), not all 0",),
     "train.epochs=[1, 0, true]": ("'train.epochs'", "[1, 0, True]"),
-    "train.amp=maybe": ("'train.amp' must be true or false, got 'maybe'",),
+    "train.compile=maybe": ("'train.compile' must be true or false, got 'maybe'",),
+    "train.precision=fp8": ("'train.precision' must be one of ('auto', 'fp32', 'bf16', 'fp16'), got 'fp8'",),
+    "train.precision=fp16": ("train.precision is fp16, which runs on CUDA only; on the CPU use bf16 or fp32",),
+    "eval.precision=fp16": ("eval.precision is fp16, which runs on CUDA only",),
     "model.fpn_channels=1.5": ("'model.fpn_channels' must be an integer, got 1.5",),
     "data.features=[1]": ("'data.features' must be a folder or HDF5 file path",),
     "eval.top_k=[1": ("--set eval.top_k=[1: not valid YAML",),
@@ -269,6 +272,16 @@ def test_predict_arguments(args, fragment, drn, request, trained_run, tiny_data,
     result = drn(request.node.callspec.id, "predict", str(trained_run / "checkpoints" / "best.pt"), "--features", str(features),
                      "--query", "a person opens the door", *args, cwd=tmp_path)
     assert_one_line_error(result, "predict", fragment)
+    assert result.stdout == "" and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", ["eval", "predict"])
+def test_inference_precision_the_cpu_cannot_run(command, drn, trained_run, tiny_data, tmp_path):
+    checkpoint = str(trained_run / "checkpoints" / "best.pt")
+    args = (["--out", str(tmp_path / "out")] if command == "eval" else
+            ["--features", str(next(Path(tiny_data["features"]).glob("*.npy"))), "--query", "a person opens the door"])
+    result = drn(f"{command} fp16", command, checkpoint, *args, "--precision", "fp16", cwd=tmp_path)
+    assert_one_line_error(result, command, "eval.precision is fp16, which runs on CUDA only")
     assert result.stdout == "" and not list(tmp_path.iterdir())
 
 

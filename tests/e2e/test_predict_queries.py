@@ -123,4 +123,4 @@ def test_a_video_with_nonfinite_features_is_refused_like_predict_features(traine
                  "--features", str(features), "--out", str(out), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == USER_ERROR and not out.exists()
-    assert err.startswith("drn predict: error: ") and f"video {vid!r} hold 1 NaN or infinite values" in err
+    assert err.startswith("drn predict: error: ") and f"video {vid!r}: 1 of the " in err and "are NaN or infinite" in err

@@ -22,7 +22,7 @@ from drn.model.postprocess import inference_config, postprocess_per_nms
 from tests.helpers.paths import shared_file
 
 NUM_VIDEOS = 10
-EVAL = {"batch_size": 8, "nms_threshold": 0.45, "top_k": 5, "protocol": "official"}
+EVAL = {"batch_size": 8, "nms_threshold": 0.45, "top_k": 5, "protocol": "official", "precision": "fp32"}
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,7 @@ import pytest
 import torch
 
 from drn.model.config import DRNConfig
-
-SMALL = dict(feature_dim=64, vocab_size=50, embedding_dim=16, lstm_hidden=16, attention_dim=16,
-             position_dim=8, level_channels=(16, 32, 64), fpn_channels=32)
+from tests.helpers.steps import SMALL
 
 
 @pytest.fixture

@@ -1,8 +1,7 @@
 """A training step (forward, losses, backward) makes no host sync: nothing in it waits for the device.
 
 No GPU here, so the step runs on the CPU under a dispatch mode that plays the GPU's part: every
-tensor is "on the device" except the query lengths, which the data loader hands over on the host
-(the packed LSTM reads them there), a PackedSequence's batch sizes (host data on a GPU too), and
+tensor is "on the device", the query lengths too (the padded BiLSTM reads no host data), except
 what is computed from host tensors alone. A sync is an op
 whose result the host must read, or whose output shape depends on values: a scalar read
 (.item(), bool(), int(), float()), nonzero, masked_select, boolean-mask indexing, unique, and
@@ -48,8 +47,6 @@ class HostSyncCounter(TorchDispatchMode):
         outputs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
         if inputs and not self._on_device(inputs):  # host in, host out
             self.host.update(t.untyped_storage().data_ptr() for t in outputs)
-        elif func is aten._pack_padded_sequence.default:  # a PackedSequence's batch_sizes live on the host
-            self.host.add(outputs[1].untyped_storage().data_ptr())
         return out
 
     def __enter__(self):
@@ -98,7 +95,7 @@ MULTI = (torch.tensor([[[1.0, 9.0], [12.0, 20.0], [0.0, 0.0]], [[0.0, 30.0], [0.
 @pytest.mark.parametrize("moments", [SINGLE, MULTI], ids=["one-moment", "multi-moment"])
 @pytest.mark.parametrize("stage", [1, 2, 3])
 def test_a_training_step_makes_no_host_sync(small_config, make_batch, stage, moments, monkeypatch):
-    # The word ids are device data here: the encoder skips the range check it makes on host data.
+    # Word ids and lengths are device data here: the encoder skips the checks it makes on host data.
     monkeypatch.setattr(query_encoder, "on_host", lambda tensor: False)
     config = small_config()
     torch.manual_seed(0)
@@ -106,7 +103,7 @@ def test_a_training_step_makes_no_host_sync(small_config, make_batch, stage, mom
     features, words, lengths = make_batch(config, 6, lengths=[7, 2, 5, 1, 3, 7])
     segments, num_segments = moments
     durations = torch.full((6,), 30.0)
-    with HostSyncCounter(host=(lengths,)) as counter:
+    with HostSyncCounter(host=()) as counter:
         losses = drn_losses(model(features, words, lengths), segments, durations, config, stage,
                             num_segments=num_segments)
         losses["total"].backward()

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from drn.model.query_encoder import QueryEncoder
 
@@ -55,3 +56,29 @@ def test_bad_lengths_are_reported(encoder, lengths, message):
 def test_out_of_vocabulary_id_is_reported(encoder):
     with pytest.raises(ValueError, match="vocab_size=50"):
         encoder(torch.tensor([[1, 50]]), torch.tensor([2]))
+
+
+def packed_word_states(encoder, embedded, lengths):
+    """The BiLSTM states of a packed sequence (what the encoder computed before it padded)."""
+    packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+    states, _ = encoder.lstm(packed)
+    return pad_packed_sequence(states, batch_first=True, total_length=embedded.shape[1])[0]
+
+
+@pytest.mark.parametrize("lengths", [[7, 3, 1, 5, 7, 2], [4, 4, 4], [1]], ids=["mixed", "equal", "one-word"])
+def test_padded_bilstm_equals_the_packed_one_with_its_gradients(small_config, lengths):
+    torch.manual_seed(0)
+    encoder = QueryEncoder(small_config(lstm_hidden=64, embedding_dim=48)).train()
+    lengths = torch.tensor(lengths)
+    embedded = torch.randn(len(lengths), int(lengths.max()) + 2, 48, requires_grad=True)  # 2 more padded steps
+    upstream = torch.randn(len(lengths), embedded.shape[1], 128)
+    inputs = [embedded, *encoder.lstm.parameters()]
+
+    padded = encoder._word_states(embedded, lengths)
+    packed = packed_word_states(encoder, embedded, lengths)
+    torch.testing.assert_close(padded, packed, rtol=0, atol=1e-6)
+    assert torch.all(padded[torch.arange(embedded.shape[1])[None, :] >= lengths[:, None]] == 0)
+    for ours, theirs in zip(torch.autograd.grad((padded * upstream).sum(), inputs),
+                            torch.autograd.grad((packed * upstream).sum(), inputs)):
+        scale = theirs.abs().max().item()
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6 * max(scale, 1.0))

@@ -81,3 +81,39 @@ def torchvision_nms(segments: torch.Tensor, scores: torch.Tensor, groups: torch.
         keep.append(idx[tv.ops.nms(boxes(segments[idx]), scores[idx], thr)])
     keep = torch.cat(keep)
     return keep[torch.sort(-scores[keep], stable=True).indices].tolist()
+
+
+SWEEP_KINDS = ("touching", "zero-length", "equal starts", "nested", "chain", "grid")
+# (IoU threshold, max_per_group) pairs every sweep case runs.
+SWEEP_SETTINGS = ((0.0, -1), (0.3, -1), (0.5, 25), (1.0, -1))
+
+
+def sweep_case(kind: str, scores_kind: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(segments, scores, groups) of one group of n: `sweep_edge_case` segments, and scores all
+    distinct ("distinct") or from 4 values ("ties")."""
+    gen = torch.Generator().manual_seed(seed)
+    segments = sweep_edge_case(kind, n, gen)
+    if scores_kind == "distinct":
+        scores = torch.randperm(n, generator=gen).to(torch.float64) / n
+    else:
+        scores = torch.randint(0, 4, (n,), generator=gen).to(torch.float64)
+    return segments, scores, torch.full((n,), 7, dtype=torch.long)
+
+
+def sweep_edge_case(kind: str, n: int, gen: torch.Generator) -> torch.Tensor:
+    """[n, 2] float64 segments of one shape the large-group sweeps (CPU and CUDA) must get right."""
+    k = torch.arange(n, dtype=torch.float64)
+    if kind == "touching":  # each ends where the next starts: overlap 0, never suppressed
+        return torch.stack([k, k + 1], 1)
+    if kind == "zero-length":  # points, many at one place, some inside long segments
+        start = (k % 37).floor()
+        return torch.stack([start, start + torch.where(k % 3 == 0, 0.0, 5.0)], 1)
+    if kind == "equal starts":  # a few starts shared by many, lengths on a grid
+        start = (k % 5) * 3
+        return torch.stack([start, start + 1 + (k % 7)], 1)
+    if kind == "nested":  # long segments holding many short ones: overlap without suppression
+        start = torch.where(k % 10 == 0, k - 40, k)
+        return torch.stack([start, start + torch.where(k % 10 == 0, 90.0, 1.5)], 1)
+    if kind == "chain":  # a long run of neighbours: suppression decided down the chain
+        return torch.stack([k * 0.5, k * 0.5 + 1], 1)
+    return random_segments(n, gen, torch.float64, span=80).round()

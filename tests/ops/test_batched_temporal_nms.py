@@ -13,10 +13,13 @@ from .ops_testing import (
     LAYOUTS,
     LOW_PRECISION,
     SEEDS,
+    SWEEP_KINDS,
+    SWEEP_SETTINGS,
     boxes,
     layout,
     random_segments,
     requires_ext,
+    sweep_case,
     torchvision_nms,
 )
 
@@ -203,39 +206,14 @@ def test_large_group_with_ties_matches_reference():
         assert batched_temporal_nms(segments, scores, groups, thr, 50).tolist() == want.tolist()
 
 
-def _sweep_edge_case(kind: str, n: int, gen: torch.Generator) -> torch.Tensor:
-    """[n, 2] float64 segments of one shape the large-group sweep must get right."""
-    k = torch.arange(n, dtype=torch.float64)
-    if kind == "touching":  # each ends where the next starts: overlap 0, never suppressed
-        return torch.stack([k, k + 1], 1)
-    if kind == "zero-length":  # points, many at one place, some inside long segments
-        start = (k % 37).floor()
-        return torch.stack([start, start + torch.where(k % 3 == 0, 0.0, 5.0)], 1)
-    if kind == "equal starts":  # a few starts shared by many, lengths on a grid
-        start = (k % 5) * 3
-        return torch.stack([start, start + 1 + (k % 7)], 1)
-    if kind == "nested":  # long segments holding many short ones: overlap without suppression
-        start = torch.where(k % 10 == 0, k - 40, k)
-        return torch.stack([start, start + torch.where(k % 10 == 0, 90.0, 1.5)], 1)
-    if kind == "chain":  # a long run of neighbours: suppression decided down the chain
-        return torch.stack([k * 0.5, k * 0.5 + 1], 1)
-    return random_segments(n, gen, torch.float64, span=80).round()
-
-
 @requires_ext
-@pytest.mark.parametrize("kind", ["touching", "zero-length", "equal starts", "nested", "chain", "grid"])
+@pytest.mark.parametrize("kind", SWEEP_KINDS)
 @pytest.mark.parametrize("scores_kind", ["distinct", "ties"])
 def test_large_group_sweep_edge_cases(kind, scores_kind):
     """One group of 400 (> 256: the sweep) against the reference, and torchvision where scores differ."""
-    gen = torch.Generator().manual_seed(29)
     n = 400
-    segments = _sweep_edge_case(kind, n, gen)
-    if scores_kind == "distinct":
-        scores = torch.randperm(n, generator=gen).to(torch.float64) / n
-    else:
-        scores = torch.randint(0, 4, (n,), generator=gen).to(torch.float64)
-    groups = torch.full((n,), 7, dtype=torch.long)
-    for thr, limit in ((0.0, -1), (0.3, -1), (0.5, 25), (1.0, -1)):
+    segments, scores, groups = sweep_case(kind, scores_kind, n, seed=29)
+    for thr, limit in SWEEP_SETTINGS:
         keep = batched_temporal_nms(segments, scores, groups, thr, limit)
         want = batched_temporal_nms_reference(segments, scores, groups, thr, limit)
         assert keep.tolist() == want.tolist(), (thr, limit)

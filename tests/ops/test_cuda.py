@@ -10,7 +10,18 @@ import torch
 import drn.ops
 from drn.ops import batched_temporal_nms, iou_loss, regression_targets, segment_iou, temporal_nms
 
-from .ops_testing import FLOATS, LAYOUTS, LOW_PRECISION, SEEDS, layout, random_distances, random_segments
+from .ops_testing import (
+    FLOATS,
+    LAYOUTS,
+    LOW_PRECISION,
+    SEEDS,
+    SWEEP_KINDS,
+    SWEEP_SETTINGS,
+    layout,
+    random_distances,
+    random_segments,
+    sweep_case,
+)
 
 pytestmark = pytest.mark.cuda
 CUDA = torch.device("cuda")
@@ -150,6 +161,38 @@ def test_nms_single_group_of_20000(dtype, coarse):
         assert temporal_nms(*moved, thr).cpu().tolist() == want.tolist(), thr
         groups = torch.zeros(20000, dtype=torch.long, device=CUDA)
         assert torch.ops.drn.batched_temporal_nms(*moved, groups, thr, -1).cpu().tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("kind", SWEEP_KINDS)
+@pytest.mark.parametrize("scores_kind", ["distinct", "ties"])
+def test_nms_sweep_past_the_bitmask_equals_the_cpu(kind, scores_kind):
+    """One group of 20,000 (> 16,384: the CUDA sparse sweep) keeps what the CPU sweep keeps, in order."""
+    segments, scores, groups = sweep_case(kind, scores_kind, 20000, seed=41)
+    moved = _cuda(segments, scores, groups)
+    for thr, limit in SWEEP_SETTINGS:
+        want = batched_temporal_nms(segments, scores, groups, thr, limit)
+        assert batched_temporal_nms(*moved, thr, limit).cpu().tolist() == want.tolist(), (thr, limit)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("size", [100_000, 1_000_000])
+def test_nms_one_large_group_of_proposals_like_cpu(size, dtype):
+    """Sparse proposals (greedy keeps most: the all-pairs bitmask would need N^2 / 8 bytes) and
+    dense clusters, with a few segments of non-finite length that meet nothing, beside small groups."""
+    gen = torch.Generator().manual_seed(43)
+    start = torch.rand(size, generator=gen, dtype=torch.float64) * size * 8
+    length = torch.exp(torch.randn(size, generator=gen, dtype=torch.float64) * 0.5 + 1.1)
+    length[size // 2:] *= 20  # half of them long: dense overlaps
+    length[::9973] = float("inf")
+    segments = torch.stack([start, start + length], 1).to(dtype)
+    scores = torch.rand(size, generator=gen, dtype=torch.float64).to(dtype)
+    groups = torch.zeros(size, dtype=torch.long)
+    groups[:3000] = torch.arange(3000) // 30 + 1  # 100 groups of 30
+    moved = _cuda(segments, scores, groups)
+    for thr in (0.5, 0.7):
+        want = batched_temporal_nms(segments, scores, groups, thr)
+        assert batched_temporal_nms(*moved, thr).cpu().tolist() == want.tolist(), thr
+    assert temporal_nms(*_cuda(segments, scores), 0.5).cpu().tolist() == temporal_nms(segments, scores, 0.5).tolist()
 
 
 def test_nms_float32_threshold_boundary_like_cpu():

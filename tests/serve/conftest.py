@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.serve.checkpoints import features_folder, random_checkpoint
+from tests.helpers.checkpoints import MID_FEATURE_DIM, MID_MODEL, features_folder, random_checkpoint
 from tests.serve.videos import write_video
 
 DURATIONS = {"kitchen": 30.0, "hall": 12.5}
+MID_DURATIONS = {"kitchen": 24.0, "hall": 40.0, "attic": 62.5}
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +28,17 @@ def videos_dir(tmp_path_factory):
     write_video(root / "clip.webm", seconds=3.0)
     (root / "notes.mp4").write_text("not a video, whatever the name says")
     return root
+
+
+@pytest.fixture(scope="session")
+def mid_checkpoint(tmp_path_factory):
+    """A random checkpoint of widths where batching could change answers (see MID_MODEL)."""
+    return random_checkpoint(tmp_path_factory.mktemp("mid") / "mid.pt", feature_dim=MID_FEATURE_DIM, model=MID_MODEL)
+
+
+@pytest.fixture(scope="session")
+def mid_features_dir(tmp_path_factory):
+    return features_folder(tmp_path_factory.mktemp("mid_features"), MID_DURATIONS, feature_dim=MID_FEATURE_DIM)
 
 
 @pytest.fixture

@@ -4,20 +4,41 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 
 from tests.helpers.cli import cli_env
 
 START_TIMEOUT = 120.0  # seconds; loading torch on a busy 2-core machine is slow
 
 
+@dataclass
+class ServeProcess:
+    url: str
+    process: subprocess.Popen
+    log: object  # the file its stderr goes to
+
+    def interrupt(self, timeout: float = 60) -> tuple[int, str]:
+        """Ctrl-C (SIGINT) as a terminal sends it; (exit status, what it wrote to stderr from then on)."""
+        written = os.fstat(self.log.fileno()).st_size
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=timeout)
+        return self.process.returncode, self.stderr()[written:]
+
+    def stderr(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+
 @contextlib.contextmanager
-def running_server(*args: str, env: dict | None = None):
-    """Yield the base URL of `drn serve ARGS --port 0` once /api/info answers; stop it after."""
+def serve_process(*args: str, env: dict | None = None):
+    """Yield a `ServeProcess` of `drn serve ARGS --port 0` once /api/info answers; stop it after."""
     log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty server never blocks on it
     process = subprocess.Popen([sys.executable, "-m", "drn.cli", "serve", *args, "--port", "0"], env=env or cli_env(),
                                stdout=subprocess.PIPE, stderr=log, text=True)
@@ -39,12 +60,20 @@ def running_server(*args: str, env: dict | None = None):
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise
                 time.sleep(0.2)
-        yield url
+        yield ServeProcess(url, process, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         log.close()
+
+
+@contextlib.contextmanager
+def running_server(*args: str, env: dict | None = None):
+    """Yield the base URL of `drn serve ARGS --port 0` once /api/info answers; stop it after."""
+    with serve_process(*args, env=env) as served:
+        yield served.url

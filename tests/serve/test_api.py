@@ -87,10 +87,24 @@ def test_requests_that_are_not_json_or_forms(make_client):
     assert huge.status_code == 413 and huge.json()["error"] == "the JSON body is larger than 256 KiB"
 
 
-def test_a_page_on_another_host_name_is_refused(make_client):
+def test_a_page_on_another_host_name_is_refused_in_json(make_client):
     # DNS rebinding: a site that resolves its own name to 127.0.0.1 sends its Host header.
-    response = make_client().get("/api/info", headers={"Host": "evil.example"})
-    assert response.status_code == 400
+    client = make_client()
+    response = client.get("/api/info", headers={"Host": "evil.example"})
+    assert response.status_code == 400 and response.headers["content-type"] == "application/json"
+    assert response.json() == {"error": "this server answers only to 127.0.0.1, ::1, localhost in the Host header, "
+                                        "got 'evil.example'"}
+    assert response.headers["x-frame-options"] == "DENY"
+    for host in ("localhost:7860", "127.0.0.1", "[::1]:7860"):
+        assert client.get("/api/info", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("method, path, status", [("GET", "/nowhere", 404), ("DELETE", "/api/info", 405),
+                                                  ("GET", "/api/predict", 405), ("GET", "/static/nothing.js", 404)])
+def test_every_error_is_one_json_line(make_client, method, path, status):
+    response = make_client().request(method, path)
+    assert response.status_code == status and response.headers["content-type"] == "application/json"
+    assert list(response.json()) == ["error"] and "\n" not in response.json()["error"]
 
 
 def test_page_and_assets_are_local(make_client):
@@ -111,7 +125,7 @@ def test_upload_without_an_extractor_is_refused_before_storing(make_client, vide
     response = client.post("/api/uploads", files={"file": ("clip.webm", (videos_dir / "clip.webm").read_bytes())})
     assert response.status_code == 409
     assert "does not record how its features were extracted" in response.json()["error"]
-    assert list(client.app.state.library.upload_dir.iterdir()) == []
+    assert list(client.app.state.serve.library.upload_dir.iterdir()) == []
 
 
 def test_many_users_at_once_get_their_own_results(make_client, checkpoint, features_dir):

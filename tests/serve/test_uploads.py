@@ -44,7 +44,7 @@ def test_upload_extract_and_ground_like_ground_video(video_client, video_checkpo
     # The same bytes again (another user, another name): cached, ready at once, same answer.
     again = upload(video_client, video, name="copy.webm").json()
     assert again["video"]["id"] != entry["id"] and again["job"]["state"] == "done"
-    assert len(video_client.app.state.model.cache) == 1
+    assert len(video_client.app.state.serve.features.cache) == 1
     rows_again = video_client.post("/api/predict", json={"video": again["video"]["id"], "queries": QUERIES}).json()
     assert [r["pred_relevant_windows"] for r in rows_again["predictions"]] == [r["pred_relevant_windows"] for r in rows]
 
@@ -76,9 +76,9 @@ def test_player_file_with_ranges_and_thumbnails(video_client, tmp_path):
     assert video_client.get(f"/api/videos/{entry['id']}/thumbnail", params={"t": "nan"}).status_code == 400
     not_a_number = video_client.get(f"/api/videos/{entry['id']}/thumbnail", params={"t": "soon"})
     assert not_a_number.status_code == 400 and not_a_number.json()["error"].startswith("t: ")
-    not_a_video = video_client.get(f"/api/videos/{video_id(video_client, 'notes.mp4')}/thumbnail", params={"t": 1})
+    not_a_video = video_client.get(f"/api/videos/{video_id(video_client, 'notes')}/thumbnail", params={"t": 1})
     assert not_a_video.status_code == 400
-    assert not_a_video.json()["error"].startswith("notes.mp4: cannot read frames")  # its name, not the server's path
+    assert not_a_video.json()["error"].startswith("notes: cannot read frames")  # its name, not the server's path
 
 
 def test_a_query_the_model_cannot_read_keeps_no_upload(video_client, tmp_path):
@@ -86,7 +86,7 @@ def test_a_query_the_model_cannot_read_keeps_no_upload(video_client, tmp_path):
     response = video_client.post("/api/predict", files={"file": ("clip.webm", video.read_bytes())},
                                  data={"query": ["zzz qqq"]})
     assert response.status_code == 400 and "none of its words is in the model's vocabulary" in response.json()["error"]
-    assert list(video_client.app.state.library.upload_dir.iterdir()) == []
+    assert list(video_client.app.state.serve.library.upload_dir.iterdir()) == []
 
 
 def test_size_limit_stops_the_upload(make_client, video_checkpoint, tmp_path):
@@ -98,7 +98,7 @@ def test_size_limit_stops_the_upload(make_client, video_checkpoint, tmp_path):
     size = video.stat().st_size / 2**20
     assert response.json()["error"] == ("the video is too large: this server takes uploads up to 0.001 MiB "
                                         f"(drn serve --max-upload-mb), got {size:.3g} MiB")
-    assert list(client.app.state.library.upload_dir.iterdir()) == []
+    assert list(client.app.state.serve.library.upload_dir.iterdir()) == []
 
 
 def test_size_limit_holds_without_a_content_length(make_client, video_checkpoint):
@@ -142,7 +142,7 @@ def test_only_videos_are_accepted_and_the_server_goes_on(video_client, tmp_path,
     response = video_client.post("/api/uploads", files={"file": (name, content, "video/mp4")})
     assert response.status_code in (400, 415)
     assert response.json()["error"].startswith(message)
-    assert list(video_client.app.state.library.upload_dir.iterdir()) == []
+    assert list(video_client.app.state.serve.library.upload_dir.iterdir()) == []
     good = upload(video_client, write_video(tmp_path / "ok.webm", seconds=2.0))
     assert good.status_code == 202
 
@@ -161,13 +161,16 @@ def test_a_broken_video_fails_its_job_with_a_message(video_client, tmp_path):
     assert video_client.get("/api/info").status_code == 200
 
 
-def test_listed_videos_extract_and_a_mislabelled_file_gets_a_message(video_client):
+def test_listed_videos_extract_and_a_mislabelled_file_gets_a_message(video_client, videos_dir):
     names = {v["name"]: v for v in video_client.get("/api/videos").json()["videos"]}
-    assert set(names) == {"clip.webm", "notes.mp4"} and all(v["kind"] == "video" for v in names.values())
-    job = wait_for(video_client, video_client.post("/api/jobs", json={"video": names["clip.webm"]["id"]}).json())
+    assert set(names) == {"clip", "notes"} and all(v["kind"] == "video" for v in names.values())
+    assert names["clip"]["duration"] == pytest.approx(3.0, abs=0.2) and names["notes"]["duration"] is None
+    uploaded = upload(video_client, videos_dir / "clip.webm").json()["video"]  # one naming rule for both
+    assert uploaded["name"] == "clip" and uploaded["duration"] == pytest.approx(names["clip"]["duration"])
+    job = wait_for(video_client, video_client.post("/api/jobs", json={"video": names["clip"]["id"]}).json())
     assert job["state"] == "done"
-    bad = wait_for(video_client, video_client.post("/api/jobs", json={"video": video_id(video_client, "notes.mp4")}).json())
-    assert bad["state"] == "error" and "notes.mp4" in bad["message"] and "\n" not in bad["message"]
+    bad = wait_for(video_client, video_client.post("/api/jobs", json={"video": video_id(video_client, "notes")}).json())
+    assert bad["state"] == "error" and "notes" in bad["message"] and "\n" not in bad["message"]
 
 
 @pytest.mark.slow
@@ -195,4 +198,4 @@ def test_users_uploading_at_once_each_get_their_own_video_grounded(video_client,
         thread.join(timeout=120)
     assert not errors
     assert got == {stem: ({stem}, windows) for stem, windows in expected.items()}
-    assert len(video_client.app.state.model.cache) == 4  # each video extracted once
+    assert len(video_client.app.state.serve.features.cache) == 4  # each video extracted once

@@ -25,8 +25,9 @@ def test_atomic_files_get_the_mode_open_would_give(tmp_path, mask):
     assert written.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
-def test_results_never_leave_new_predictions_beside_old_metrics(tmp_path, monkeypatch):
-    io.write_results(tmp_path, [{"qid": "old"}], {"R1@0.5": 1.0})
+def test_new_predictions_never_sit_beside_old_metrics(tmp_path, monkeypatch):
+    io.write_predictions(tmp_path, [{"qid": "old"}])
+    io.write_metrics(tmp_path, {"R1@0.5": 1.0})
     real = io.atomic_write_text
 
     def full_disk_at_metrics(path, text):
@@ -35,15 +36,18 @@ def test_results_never_leave_new_predictions_beside_old_metrics(tmp_path, monkey
         return real(path, text)
 
     monkeypatch.setattr(io, "atomic_write_text", full_disk_at_metrics)
+    io.write_predictions(tmp_path, [{"qid": "new"}])
     with pytest.raises(FileWriteError, match="no space left"):
-        io.write_results(tmp_path, [{"qid": "new"}], {"R1@0.5": 2.0})
+        io.write_metrics(tmp_path, {"R1@0.5": 2.0})
     assert read_jsonl(tmp_path / "predictions.jsonl") == [{"qid": "new"}]
     assert not (tmp_path / "metrics.json").exists()  # not the old metrics beside the new rows
 
 
-def test_results_refuse_non_finite_numbers_before_writing(tmp_path):
+def test_predictions_and_metrics_refuse_non_finite_numbers_before_writing(tmp_path):
     with pytest.raises(ValueError):
-        io.write_results(tmp_path, [{"duration": float("inf")}], {})
+        io.write_predictions(tmp_path, [{"duration": float("inf")}])
+    with pytest.raises(ValueError):
+        io.write_metrics(tmp_path, {"R1@0.5": float("nan")})
     assert not list(tmp_path.iterdir())
 
 

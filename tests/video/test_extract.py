@@ -78,7 +78,8 @@ def test_extract_videos_writes_features_and_settings_and_survives_a_bad_file(tin
     assert source.video_ids() == {"alpha", "beta", "gamma"}
     for vid in source.video_ids():
         expected = extract_video(videos[vid], tiny).features
-        np.testing.assert_allclose(source[vid].numpy(), expected, rtol=1e-5, atol=1e-6)
+        # Batches of 2 clips vs 16: float32 convolutions sum in another order (differences near 1e-5).
+        np.testing.assert_allclose(source[vid].numpy(), expected, rtol=1e-4, atol=5e-5)
         assert len(expected) == settings["videos"][vid]["num_clips"]
     assert not list(out.glob(".*")), "no journal or temporary file is left behind"
 
@@ -154,6 +155,7 @@ def test_long_videos_are_split_over_workers_and_put_back_in_order(tiny, tmp_path
     assert "cut.webm" in summary.failed["cut"] and "truncated or corrupt" in summary.failed["cut"]
     for vid in ("long", "short"):
         expected = extract_video(videos[vid], tiny)
-        np.testing.assert_allclose(np.load(tmp_path / "out" / f"{vid}.npy"), expected.features, rtol=1e-5, atol=1e-6)
+        # Batches of 2 clips vs 16: float32 convolutions sum in another order (differences near 1e-5).
+        np.testing.assert_allclose(np.load(tmp_path / "out" / f"{vid}.npy"), expected.features, rtol=1e-4, atol=5e-5)
         record = json.loads((tmp_path / "out" / "extract.json").read_text())["videos"][vid]
         assert record["duration"] == pytest.approx(expected.duration) and record["num_clips"] == expected.num_clips

@@ -10,7 +10,7 @@ import pytest
 
 from drn.config import load_config
 from drn.data import AnnotationFormatError, read_annotations, read_jsonl_annotations
-from tests.helpers.paths import CONFIGS
+from tests.helpers.paths import CONFIGS, shared_file
 
 
 def _write(path: Path, rows: list) -> Path:
@@ -82,10 +82,8 @@ REAL_FILES = [
 
 
 @pytest.mark.parametrize("name, count, several", REAL_FILES)
-def test_real_files(shared_data, name, count, several):
-    path = shared_data / name
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
+def test_real_files(name, count, several):
+    path = shared_file(name)
     queries, report = read_annotations("jsonl", path)
     assert len(queries) == report.total == count
     assert not report, report.summary()  # the releases have no quirk left: all counts 0

@@ -1,4 +1,5 @@
-"""Small checkpoints and feature folders for the `drn serve` tests, built in well under a second."""
+"""Small random-init checkpoints and feature folders for the `drn serve` and inference tests and the
+serve benchmark, built in well under a second."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from drn.engine.checkpoint import rng_state, save_checkpoint
 from drn.engine.experiment import build_model
 
 WORDS = ("a", "person", "opens", "the", "door", "sits", "on", "sofa", "drinks", "from", "cup")
+# Wide enough that PyTorch picks other convolution and GEMM kernels for other batch sizes (the batched
+# forward's rows then differ from the same queries alone unless the engine prevents it), still fast.
+MID_MODEL = {"embedding_dim": 32, "lstm_hidden": 64, "attention_dim": 64, "position_dim": 32,
+             "level_channels": [64, 128, 256], "fpn_channels": 128}
+MID_FEATURE_DIM = 512
 TINY_MODEL = {"feature_dim": 16, "embedding_dim": 8, "lstm_hidden": 8, "attention_dim": 8, "position_dim": 8,
               "level_channels": [8, 16, 16], "fpn_channels": 16}
 
@@ -22,10 +28,12 @@ def random_checkpoint(path: Path, feature_dim: int = 16, seed: int = 0, extra: d
                       model: dict | None = None, match_gain: float = 3000.0) -> Path:
     """A random-init DRN (tiny widths unless `model` gives others) whose matching head is spread
     out (bias 0, weights times `match_gain`), so scores differ between locations; the config's
-    model.score_threshold 0 keeps every location. Deterministic in `seed`."""
+    model.score_threshold 0 keeps every location, and eval.precision fp32 grounds batch-invariant
+    (drn.inference.invariant; bf16 does not). Deterministic in `seed`."""
     widths = {**TINY_MODEL, "feature_dim": feature_dim} if model is None else {**model, "feature_dim": feature_dim}
     overrides = [f"model.{key}={json.dumps(value)}" for key, value in widths.items()]
-    cfg = load_config(None, overrides + ["model.score_threshold=0.0", "train.device=cpu", "eval.top_k=5"])
+    cfg = load_config(None, overrides + ["model.score_threshold=0.0", "train.device=cpu", "eval.top_k=5",
+                                         "eval.precision=fp32"])
     vocab = Vocabulary({word: i for i, word in enumerate(WORDS, start=1)})
     torch.manual_seed(seed)
     model = build_model(cfg, vocab, load_glove=False)
