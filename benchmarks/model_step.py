@@ -34,7 +34,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     device = torch.device(args.device)
-    config = DRNConfig()
+    config = DRNConfig.published()  # the published DRN, as the official step and earlier figures
     model = DRN(config).to(device).train()
     num_params = sum(p.numel() for p in model.parameters())
 

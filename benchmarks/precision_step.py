@@ -201,7 +201,7 @@ def main() -> None:
     print(f"{args.threads} thread(s); bf16 hardware: {hardware or 'none (bf16 is emulated: expect it slower)'}; "
           f"load average {os.getloadavg()}")
     torch.manual_seed(0)
-    config = DRNConfig()
+    config = DRNConfig.published()  # the published DRN, as the official step and earlier figures
     model = DRN(config).to(device)
     batch = step_batch(config, device)
     load = [os.getloadavg()]

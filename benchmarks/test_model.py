@@ -91,7 +91,7 @@ def test_training_step(bench, threads):
     if bench.disabled and threads > 1:
         return bench.done()
     torch.manual_seed(0)
-    config = DRNConfig()
+    config = DRNConfig.published()  # the published DRN, as the official step and earlier figures
     model = DRN(config).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     features, words, lengths, segments, durations = M.training_batch(config)

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from drn.config import DEFAULTS, ConfigError, dump, load_config, model_config, parse_yaml, upgrade_config
+from drn.config import DEFAULTS, ConfigError, dump, load_config, model_config, parse_yaml, resolve_auto, upgrade_config
+from drn.model.config import DRNConfig
 from tests.helpers.paths import CONFIGS
 
 
@@ -64,6 +65,10 @@ def test_overrides_apply_in_order_and_parse_values():
         ("train=3", "'train' is a section"),
         ("no_equals_sign", "key=value"),
         ("model.level_channels=[1, 2]", "level_channels"),
+        ("model.head_norm=batch", "DRNConfig.head_norm must be one of .*published.*per_level.*group.*, got 'batch'"),
+        ("model.saliency_head=maybe", "config key 'model.saliency_head' must be true, false or auto, got 'maybe'"),
+        ("train.crop_probability=2", "config key 'train.crop_probability' must be a number in [0, 1], got 2"),
+        ("train.crop_min_fraction=0", "config key 'train.crop_min_fraction' must be a number in (0, 1], got 0"),
     ],
 )
 def test_bad_overrides_name_the_key(override, message):
@@ -153,3 +158,26 @@ def test_train_amp_of_earlier_versions_reads_as_the_precisions(amp, train_precis
     assert upgraded["eval"]["precision"] == "fp32"  # given: kept
     assert saved == {"train": {"amp": amp}, "eval": {"precision": "fp32"}}  # a copy; the input is untouched
     assert upgrade_config({"train": {"precision": "bf16"}}) == {"train": {"precision": "bf16"}}
+
+
+def test_saliency_head_auto_is_decided_by_the_training_split(tmp_path):
+    cfg = load_config(None, [])
+    assert cfg["model"]["saliency_head"] == "auto"
+    assert model_config(cfg, vocab_size=5).saliency_head is False  # undecided: no head
+    asked = []
+    decided = resolve_auto(cfg, lambda: asked.append(1) or True)
+    assert decided["model"]["saliency_head"] is True and cfg["model"]["saliency_head"] == "auto"
+    assert model_config(decided, vocab_size=5).saliency_head is True
+    fixed = load_config(None, ["model.saliency_head=false"])
+    assert resolve_auto(fixed, lambda: asked.append(2) or True) is fixed and asked == [1]  # only asked for auto
+
+
+def test_the_published_preset_is_the_charades_config_with_the_published_drn():
+    published = load_config(CONFIGS / "charades_sta_published.yaml")
+    ours = load_config(CONFIGS / "charades_sta.yaml")
+    assert {k: v for k, v in published["data"].items() if k != "num_clips"} == \
+        {k: v for k, v in ours["data"].items() if k != "num_clips"}
+    assert model_config(published, vocab_size=1302) == DRNConfig.published(vocab_size=1302)
+    assert published["data"]["num_clips"] == 32 and published["model"]["saliency_head"] is False
+    assert published["train"]["batch_size"] == 32 and published["train"]["crop_probability"] == 0
+    assert published["train"]["lr"] == [1e-3, 1e-5, 1e-7] and published["train"]["epochs"] == [10, 5, 5]

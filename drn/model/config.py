@@ -87,7 +87,7 @@ class DRNConfig:
     fpn_channels: int = 512
     head_norm: str = "per_level"
     feature_dropout: float = 0.0
-    center_features: bool = False
+    center_features: bool = True
 
     regression_ranges: tuple[tuple[float, float], ...] = ((-1.0, 6.0), (5.6, 11.0), (11.0, math.inf))
     focal_alpha: float = 0.25
@@ -142,7 +142,9 @@ class DRNConfig:
             if math.isnan(lo) or math.isnan(hi) or not lo < hi:
                 raise ValueError(
                     f"DRNConfig.regression_ranges[{level}] must satisfy low < high, got ({lo}, {hi})")
-        for name in ("focal_alpha", "iou_loss_threshold", "score_threshold", "nms_threshold", "feature_dropout"):
+        if not 0.0 <= self.feature_dropout < 1.0:
+            raise ValueError(f"DRNConfig.feature_dropout must lie in [0, 1), got {self.feature_dropout!r}")
+        for name in ("focal_alpha", "iou_loss_threshold", "score_threshold", "nms_threshold"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"DRNConfig.{name} must lie in [0, 1], got {value!r}")

@@ -20,6 +20,7 @@ from drn.engine.checkpoint import (
     set_rng_state,
 )
 from drn.errors import FileWriteError
+from drn.model.config import PUBLISHED_VALUES
 from drn.utils.io import atomic_write_text
 
 
@@ -94,3 +95,18 @@ def test_compatibility_checks_only_the_architecture():
                      "c.pt")
     with pytest.raises(CheckpointError, match=r"data.num_clips: 32 -> 64; model.fpn_channels: 512 -> 256"):
         check_compatible(saved, load_config(None, ["model.fpn_channels=256", "data.num_clips=64"]), "c.pt")
+
+
+def test_a_checkpoint_from_before_the_new_model_keys_rebuilds_the_published_drn(tmp_path):
+    saved = load_config(None, [])
+    for key in PUBLISHED_VALUES:  # a config written before these keys existed
+        del saved["model"][key]
+    path = save_checkpoint({"model": {}, "config": saved}, tmp_path / "old.pt")
+    model = load_checkpoint(path)["config"]["model"]
+    assert {key: model[key] for key in PUBLISHED_VALUES} == PUBLISHED_VALUES
+    current = load_config(None, [])
+    path = save_checkpoint({"model": {}, "config": current}, tmp_path / "new.pt")
+    assert load_checkpoint(path)["config"]["model"]["head_norm"] == current["model"]["head_norm"]  # kept as saved
+    with pytest.raises(CheckpointError, match="model.head_norm: 'published' -> 'group'"):
+        check_compatible(load_checkpoint(tmp_path / "old.pt")["config"], load_config(None, ["model.head_norm=group"]),
+                         "old.pt")

@@ -5,7 +5,7 @@ import torch
 
 from drn.model.drn import DRN, DRNOutput
 from drn.model.locations import location_points
-from drn.model.losses import drn_losses, sigmoid_focal_loss
+from drn.model.losses import drn_losses, saliency_ranking_loss, sigmoid_focal_loss, video_ranking_loss
 
 T = 32
 
@@ -92,3 +92,70 @@ def test_stage_totals(small_config, make_batch):
     assert losses["regression"].item() > 0
     with pytest.raises(ValueError, match="segments must be"):
         drn_losses(model(features, words, lengths), truth[:2], durations, cfg, 1)
+
+
+def test_video_ranking_loss_is_a_softmax_over_the_videos_locations():
+    logits = torch.tensor([[1.0, 2.0, 3.0, 0.5], [0.0, 0.0, 0.0, 0.0]])
+    positive = torch.tensor([[False, True, True, False], [False, False, False, False]])
+    loss = video_ranking_loss(logits, positive)
+    # Only the first query has a positive: -log((e^2 + e^3) / (e^1 + e^2 + e^3 + e^0.5)).
+    expected = -math.log((math.e ** 2 + math.e ** 3) / (math.e + math.e ** 2 + math.e ** 3 + math.e ** 0.5))
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    logits.requires_grad_(True)
+    video_ranking_loss(logits, positive).backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad[1].abs().sum() == 0  # no positive: no gradient
+    assert video_ranking_loss(logits, torch.zeros_like(positive)).item() == 0.0
+
+
+def test_rank_loss_weight_adds_the_ranking_loss_to_matching(small_config, make_batch):
+    torch.manual_seed(0)
+    model = DRN(small_config())
+    features, words, lengths = make_batch(model.config, 3)
+    truth, durations = torch.tensor([[2.0, 20.0], [0.0, 8.0], [10.0, 30.0]]), torch.full((3,), 30.0)
+    output = model(features, words, lengths)
+    plain = drn_losses(output, truth, durations, small_config(), 1)
+    ranked = drn_losses(output, truth, durations, small_config(rank_loss_weight=0.5), 1)
+    logits = torch.cat(output.match_logits, dim=1)
+    points = torch.cat(output.points)
+    clips = truth / durations[:, None] * 32
+    ranges = small_config().scaled_regression_ranges()
+    level = torch.cat([torch.full((p.numel(),), i) for i, p in enumerate(output.points)])
+    far = torch.maximum(points[None] - clips[:, :1], clips[:, 1:] - points[None])
+    low, high = torch.tensor([r[0] for r in ranges])[level], torch.tensor([r[1] for r in ranges])[level]
+    positive = (points[None] > clips[:, :1]) & (points[None] < clips[:, 1:]) & (far >= low) & (far <= high)
+    extra = 0.5 * video_ranking_loss(logits, positive)
+    assert ranked["match"].item() == pytest.approx(plain["match"].item() + extra.item(), rel=1e-5)
+    assert extra.item() > 0
+
+
+def test_saliency_ranking_loss_orders_every_pair_by_the_targets():
+    logits = torch.tensor([[0.0, 2.0, 0.5], [5.0, 0.0, 0.0]])
+    targets = torch.tensor([[0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    mask = torch.tensor([True, False])  # the second query has no annotations
+    loss = saliency_ranking_loss(logits, targets, mask)
+    # Pairs (i above j, weight t_i - t_j): (1, 0) w 1, gap 2 -> 0; (1, 2) w 0.5, gap 1.5 -> 0;
+    # (2, 0) w 0.5, gap 0.5 -> hinge 0.5.
+    assert loss.item() == pytest.approx(0.5 * 0.5 / 2.0)
+    assert saliency_ranking_loss(logits, targets, torch.tensor([False, False])).item() == 0.0
+
+
+def test_a_saliency_head_trains_in_stages_one_and_three(small_config, make_batch):
+    cfg = small_config(saliency_head=True)
+    torch.manual_seed(0)
+    model = DRN(cfg)
+    features, words, lengths = make_batch(cfg, 2)
+    truth, durations = torch.tensor([[2.0, 20.0], [0.0, 8.0]]), torch.full((2,), 30.0)
+    targets = torch.rand(2, cfg.num_clips)
+    mask = torch.tensor([True, False])
+    for stage in (1, 2, 3):
+        model.set_stage(stage)
+        losses = drn_losses(model(features, words, lengths), truth, durations, cfg, stage, saliency=targets,
+                            saliency_mask=mask)
+        assert losses["saliency"].item() > 0
+        counted = sum(losses[n].item() for n in losses if n != "total" and losses[n].requires_grad)
+        assert losses["total"].item() == pytest.approx(counted, rel=1e-6)
+        assert losses["saliency"].requires_grad == (stage != 2)
+    assert "saliency_head" in [g["name"] for g in model.parameter_groups(1)]
+    no_head = DRN(small_config())
+    assert "saliency" not in drn_losses(no_head(features, words, lengths), truth, durations, small_config(), 1,
+                                        saliency=targets, saliency_mask=mask)

@@ -1,8 +1,9 @@
+import dataclasses
 import math
 
 import pytest
 
-from drn.model.config import DRNConfig
+from drn.model.config import PUBLISHED_VALUES, DRNConfig
 
 
 def test_defaults_are_drn_values():
@@ -13,6 +14,18 @@ def test_defaults_are_drn_values():
     assert cfg.scaled_regression_ranges() == ((-1.0, 6.0), (5.6, 11.0), (11.0, math.inf))
     assert (cfg.focal_alpha, cfg.focal_gamma, cfg.prior_prob) == (0.25, 2.0, 0.01)
     assert (cfg.iou_loss_threshold, cfg.score_threshold, cfg.pre_nms_top_k, cfg.nms_threshold) == (0.9, 0.05, 32, 0.45)
+
+
+def test_published_config_sets_back_every_departure_from_the_published_drn():
+    published = DRNConfig.published(feature_dim=256)
+    assert published.feature_dim == 256
+    for name, value in PUBLISHED_VALUES.items():
+        assert getattr(published, name) == value
+    departures = {f.name for f in dataclasses.fields(DRNConfig) if getattr(DRNConfig(), f.name) != getattr(published, f.name)
+                  and f.name != "feature_dim"}
+    assert departures == set(PUBLISHED_VALUES) - {name for name, value in PUBLISHED_VALUES.items()
+                                                   if getattr(DRNConfig(), name) == value}
+    assert published.head_norm == "published" and DRNConfig().head_norm == "per_level"
 
 
 def test_ranges_scale_with_clips_and_lists_become_tuples():
@@ -34,6 +47,11 @@ def test_ranges_scale_with_clips_and_lists_become_tuples():
     (dict(nms_threshold=-0.1), "nms_threshold"),
     (dict(padding_idx=5000), "padding_idx"),
     (dict(fpn_channels=33), "fpn_channels must be even"),
+    (dict(head_norm="layer"), "head_norm must be one of"),
+    (dict(feature_dropout=1.0), "feature_dropout must lie in"),
+    (dict(rank_loss_weight=-1.0), "rank_loss_weight must be >= 0"),
+    (dict(center_features=1), "center_features must be true or false"),
+    (dict(saliency_head="auto"), "saliency_head must be true or false"),
 ])
 def test_invalid_values_are_named(overrides, message):
     with pytest.raises(ValueError, match=message):

@@ -4,7 +4,8 @@ import math
 
 import torch
 
-from drn.model.saliency import clip_saliency, native_clip_count, to_native_clips
+from drn.model.drn import DRN
+from drn.model.saliency import clip_saliency, matching_readout, native_clip_count, to_native_clips
 from tests.model.test_losses import T, dense_output
 
 
@@ -32,3 +33,17 @@ def test_native_grid_takes_the_model_clip_holding_each_centre():
     assert to_native_clips(torch.ones(76), 149.0, 2.0).shape == (74,)
     # A batch maps row by row.
     assert to_native_clips(torch.stack([scores, -scores]), 20.0, 2.0).shape == (2, 10)
+
+
+def test_a_model_with_a_saliency_head_reads_its_head(small_config, make_batch):
+    torch.manual_seed(0)
+    model = DRN(small_config(saliency_head=True)).eval()
+    features, words, lengths = make_batch(model.config, 2)
+    with torch.no_grad():
+        out = model(features, words, lengths)
+    assert out.saliency_logits.shape == (2, model.config.num_clips)
+    torch.testing.assert_close(clip_saliency(out), torch.sigmoid(out.saliency_logits))
+    # The matching read-out stays available, and is what a model without a head gives.
+    out.saliency_logits = None
+    torch.testing.assert_close(clip_saliency(out), matching_readout(out))
+    assert DRN(small_config()).saliency_head is None
