@@ -4,7 +4,9 @@
     --variant published:model.head_norm=published --variant defaults [--out DIR] [--inspect]`
 
 For each benchmark, seed and variant: writes the benchmark's data (`--bench`: `easy`, the demo's
-generator at D = 256 and noise std 2; `hard`, `long` and `jsonl` from `grounding_generators`),
+generator at D = 256 and noise std 6; `hard`, `long`, `jsonl` (hard, with saliency) and `saliency`
+(JSONL with saliency and a clear signal, so that the moments are found and ranking the clips
+inside them is what differs) from `grounding_generators`),
 trains `configs/charades_sta.yaml` (JSONL: `configs/charades_sta_jsonl.yaml`) at the issue's
 narrow widths (feature_dim 256, level_channels [64, 128, 128], fpn_channels 128, the rest DRN's
 defaults, DRN's schedule) with the variant's `--set` overrides, exactly what
@@ -13,7 +15,8 @@ defaults, DRN's schedule) with the variant's `--set` overrides, exactly what
         --set data.vocab=null --set data.glove=null --set model.feature_dim=256
         --set "model.level_channels=[64,128,128]" --set model.fpn_channels=128 [variant overrides]
 
-runs, and breaks the test metrics down (`grounding_report.breakdown`). Every result is appended
+runs, and breaks the test metrics down (`grounding_report.breakdown`); JSONL benchmarks also score
+highlight detection (HL-min-VeryGood) of the model's saliency and of its matching read-out. Every result is appended
 as one JSON line to OUT/results.jsonl (with its overrides and seed) as soon as it exists; the end
 prints markdown tables (mean over the seeds, and each seed). `--inspect` adds, per run, which
 level's location wins and how far its edges are (`grounding_report.inspect_model`).
@@ -44,7 +47,7 @@ from drn.engine.train import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NARROW = ["model.feature_dim=256", "model.level_channels=[64,128,128]", "model.fpn_channels=128"]
-BENCHES = ("easy", "hard", "long", "jsonl")
+BENCHES = ("easy", "hard", "long", "jsonl", "saliency")
 EASY_NOISE = 6.0  # the demo's generator at D = 256; std 2 and 4 left every option above 95 R1@0.7
 # Rows of the tables: the subsets of `breakdown` shown, in order.
 TABLE_ROWS = ("all", "<3s", "3-6s", "6-10s", ">=10s", "novel", "seen")
@@ -67,8 +70,10 @@ def make_bench(bench: str, seed: int, root: Path, train_videos: int | None) -> d
             settings = GeneratorSettings(duration_range=(60.0, 180.0))
         if bench == "jsonl":
             settings = GeneratorSettings(saliency_bump=0.6)
+        if bench == "saliency":  # moments found well (clear signal), so ranking inside them is what differs
+            settings = GeneratorSettings(signal=1.0, noise_std=1.0, noise_rho=0.7, saliency_bump=0.6)
         paths = make_composition_dataset(root, seed=seed, num_videos_train=train_videos or 500, settings=settings,
-                                         jsonl=bench == "jsonl")
+                                         jsonl=bench in ("jsonl", "saliency"))
     done.write_text(json.dumps({k: str(v) if v else None for k, v in paths.items()}))
     return paths
 
@@ -76,7 +81,7 @@ def make_bench(bench: str, seed: int, root: Path, train_videos: int | None) -> d
 def bench_overrides(bench: str, paths: dict) -> list[str]:
     sets = [f"data.{split}={paths[split]}" for split in ("train", "test")]
     sets += [f"data.features={paths['features']}", "data.vocab=null", "data.glove=null", "train.device=cpu"]
-    if bench == "jsonl":
+    if bench in ("jsonl", "saliency"):
         sets += ["data.format=jsonl", "data.durations=null", "eval.saliency_clip_seconds=2"]
     else:
         sets += [f"data.durations={paths['durations']}"]
@@ -86,7 +91,8 @@ def bench_overrides(bench: str, paths: dict) -> list[str]:
 def run_one(bench: str, seed: int, name: str, overrides: list[str], out: Path, train_videos: int | None,
             inspect: bool) -> dict:
     paths = make_bench(bench, seed, out / "data" / f"{bench}-{seed}-{train_videos or 'default'}", train_videos)
-    config = ROOT / "configs" / ("charades_sta_jsonl.yaml" if bench == "jsonl" else "charades_sta.yaml")
+    jsonl = bench in ("jsonl", "saliency")
+    config = ROOT / "configs" / ("charades_sta_jsonl.yaml" if jsonl else "charades_sta.yaml")
     presets = [o for o in overrides if o.startswith("config=")]  # a variant may name another configs/ file
     if presets:
         config = ROOT / "configs" / presets[-1].partition("=")[2]
@@ -100,7 +106,7 @@ def run_one(bench: str, seed: int, name: str, overrides: list[str], out: Path, t
     meta = read_meta(paths["meta_test"]) if paths.get("meta_test") else None
     record = {"bench": bench, "seed": seed, "variant": name, "overrides": overrides, "seconds": round(seconds, 1),
               "metrics": result.test_metrics, "breakdown": breakdown(rows, meta)}
-    if inspect or bench == "jsonl":
+    if inspect or jsonl:
         from drn.engine.experiment import build_split, open_feature_source
         from drn.inference.grounder import load_trained_model
 
@@ -110,7 +116,7 @@ def run_one(bench: str, seed: int, name: str, overrides: list[str], out: Path, t
             info = inspect_model(model, test, use_iou=payload["stage"] > 1)
             lengths = np.array([q.end - q.start for q in test.queries])
             record["inspection"] = summarise_inspection(info, lengths)
-        if bench == "jsonl":
+        if jsonl:
             record["saliency"] = score_saliency(model, test, rows, paths["test"], run_dir)
     return record
 

@@ -28,16 +28,22 @@ def sigmoid_focal_loss(logits: Tensor, labels: Tensor, alpha: float, gamma: floa
 
 
 def saliency_ranking_loss(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
-    """Pairwise hinge over the clips of each annotated query: every pair of clips whose targets
-    differ (inside vs outside the moments, or more vs less salient inside them) is ranked by a
-    margin of SALIENCY_MARGIN logits, weighted by the targets' difference (Moment-DETR's
-    inside/outside and high/low pairs, all of them). logits, targets: [B, T]; mask: [B] bool,
-    the queries with annotations. 0 when no pair qualifies."""
+    """Pairwise hinge over the clips of each annotated query, in two equal parts (as Moment-DETR
+    weighs its two kinds of pairs): clips inside the moments against clips outside them, and more
+    against less salient clips inside them. Each pair whose targets differ is ranked by a margin
+    of SALIENCY_MARGIN logits, weighted by the targets' difference; each part is the weighted mean
+    over its pairs, so the few pairs inside a moment count as much as the many across its edges.
+    logits, targets: [B, T]; mask: [B] bool, the queries with annotations. A part without pairs
+    adds 0."""
     targets = targets.to(logits.dtype)
     gap = targets[:, :, None] - targets[:, None, :]  # [B, T, T]: > 0 where clip i should outrank j
     weight = gap.clamp(min=0) * mask.to(logits.dtype)[:, None, None]  # a mask, not indexing: no host sync
     hinge = torch.relu(SALIENCY_MARGIN - (logits[:, :, None] - logits[:, None, :]))
-    return (weight * hinge).sum() / weight.sum().clamp(min=1e-6)
+    inside = (targets > 0).to(logits.dtype)[:, None, :]  # the lower clip j is inside a moment too
+    total = logits.new_zeros(())
+    for part in (weight * inside, weight * (1 - inside)):
+        total = total + (part * hinge).sum() / part.sum().clamp(min=1e-6)
+    return total
 
 
 def video_ranking_loss(logits: Tensor, positive: Tensor) -> Tensor:

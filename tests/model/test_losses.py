@@ -133,9 +133,13 @@ def test_saliency_ranking_loss_orders_every_pair_by_the_targets():
     targets = torch.tensor([[0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
     mask = torch.tensor([True, False])  # the second query has no annotations
     loss = saliency_ranking_loss(logits, targets, mask)
-    # Pairs (i above j, weight t_i - t_j): (1, 0) w 1, gap 2 -> 0; (1, 2) w 0.5, gap 1.5 -> 0;
-    # (2, 0) w 0.5, gap 0.5 -> hinge 0.5.
-    assert loss.item() == pytest.approx(0.5 * 0.5 / 2.0)
+    # Pairs (i above j, weight t_i - t_j). Across the moment's edge (j outside): (1, 0) w 1, logit
+    # gap 2 -> hinge 0; (2, 0) w 0.5, gap 0.5 -> hinge 0.5. Inside it: (1, 2) w 0.5, gap 1.5 -> 0.
+    assert loss.item() == pytest.approx(0.5 * 0.5 / 1.5 + 0.0)
+    inside_wrong = saliency_ranking_loss(torch.tensor([[0.0, 0.5, 2.0]]), targets[:1], mask[:1])
+    # Across: (1, 0) gap 0.5 -> hinge 0.5, (2, 0) gap 2 -> 0. Inside: (1, 2) gap -1.5 -> hinge 2.5 with
+    # weight 0.5: alone in its part, it counts in full.
+    assert inside_wrong.item() == pytest.approx((1 * 0.5 + 0.5 * 0.0) / 1.5 + 2.5)
     assert saliency_ranking_loss(logits, targets, torch.tensor([False, False])).item() == 0.0
 
 
