@@ -3,8 +3,11 @@ graceful shutdown."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import socket
+import threading
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -38,8 +41,36 @@ def server_config(app):
 
 
 def run_server(app, sock: socket.socket) -> None:
-    """Serve `app` on the listening `sock` until Ctrl-C or SIGTERM (uvicorn re-raises them after its
-    graceful shutdown)."""
+    """Serve `app` on the listening `sock` until Ctrl-C (then KeyboardInterrupt) or SIGTERM (then the
+    signal ends the process), each after a graceful shutdown."""
     import uvicorn
 
-    uvicorn.Server(server_config(app)).run(sockets=[sock])
+    class Server(uvicorn.Server):
+        """uvicorn's server, but the signal that stopped it is acted on here, once the event loop is
+        gone: uvicorn re-raises it from inside asyncio.run, whose own SIGINT handling can then let
+        the process end with status 0 and no word instead of Ctrl-C's one line."""
+
+        stopped_by: int | None = None
+
+        def handle_exit(self, sig, frame) -> None:
+            self.stopped_by = self.stopped_by or sig
+            super().handle_exit(sig, frame)
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    server = Server(server_config(app))
+    server.run(sockets=[sock])
+    if server.stopped_by == signal.SIGINT:
+        raise KeyboardInterrupt
+    if server.stopped_by is not None:
+        signal.raise_signal(server.stopped_by)  # SIGTERM: its handler (by default, the end of the process)

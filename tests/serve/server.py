@@ -24,11 +24,16 @@ class ServeProcess:
     process: subprocess.Popen
     log: object  # the file its stderr goes to
 
-    def interrupt(self, timeout: float = 60) -> tuple[int, str]:
+    def interrupt(self, timeout: float = START_TIMEOUT) -> tuple[int, str]:
         """Ctrl-C (SIGINT) as a terminal sends it; (exit status, what it wrote to stderr from then on)."""
         written = os.fstat(self.log.fileno()).st_size
+        began = time.monotonic()
         self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=timeout)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"drn serve still running {time.monotonic() - began:.0f} s after Ctrl-C (load "
+                                 f"{os.getloadavg()}); its stderr: {self.stderr()[written:]!r}") from None
         return self.process.returncode, self.stderr()[written:]
 
     def stderr(self) -> str:
