@@ -96,9 +96,9 @@ def drn_losses(output: DRNOutput, segments: Tensor, durations: Tensor, config: D
         config: the model's `DRNConfig` (ranges, focal and IoU-head settings).
         stage: 1, 2 or 3; decides which losses make "total" (`STAGE_LOSSES`).
         num_segments: [B] int64 valid moments per query of a [B, G, 2] `segments` (None: all G).
-        saliency, saliency_mask: [B, T] per-clip saliency targets in [0, 1] and [B] bool, the
-            queries that have them (the batch's "saliency" and "saliency_mask"); they train a
-            model's saliency head (None: no saliency loss).
+        saliency: [B, T] per-clip saliency targets in [0, 1] (the batch's "saliency"); with
+            `saliency_mask` they train a model's saliency head (None: no saliency loss).
+        saliency_mask: [B] bool, the queries that have saliency targets (the batch's "saliency_mask").
 
     Returns a dict of scalar fp32 (fp64) tensors:
         "match": focal loss summed over all locations / (positives + B), plus
