@@ -10,6 +10,7 @@ import socket
 import threading
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from drn.serve.guards import SECURITY_HEADERS
@@ -33,42 +34,39 @@ class JSONErrorsProtocol(H11Protocol):
         self.transport.close()
 
 
-def server_config(app):
-    import uvicorn
-
+def server_config(app) -> uvicorn.Config:
     return uvicorn.Config(app, http=JSONErrorsProtocol, log_level="warning", access_log=False,
                           timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+
+
+class SignalledServer(uvicorn.Server):
+    """uvicorn's server, but the signal that stopped it (`stopped_by`) is left to `run_server` to act
+    on once the event loop is gone: uvicorn re-raises it from inside asyncio.run, whose own SIGINT
+    handling can then let the process end with status 0 and no word instead of Ctrl-C's one line."""
+
+    stopped_by: int | None = None
+
+    def handle_exit(self, sig, frame) -> None:
+        self.stopped_by = self.stopped_by or sig
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def run_server(app, sock: socket.socket) -> None:
     """Serve `app` on the listening `sock` until Ctrl-C (then KeyboardInterrupt) or SIGTERM (then the
     signal ends the process), each after a graceful shutdown."""
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn's server, but the signal that stopped it is acted on here, once the event loop is
-        gone: uvicorn re-raises it from inside asyncio.run, whose own SIGINT handling can then let
-        the process end with status 0 and no word instead of Ctrl-C's one line."""
-
-        stopped_by: int | None = None
-
-        def handle_exit(self, sig, frame) -> None:
-            self.stopped_by = self.stopped_by or sig
-            super().handle_exit(sig, frame)
-
-        @contextlib.contextmanager
-        def capture_signals(self):
-            if threading.current_thread() is not threading.main_thread():
-                yield
-                return
-            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                yield
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-
-    server = Server(server_config(app))
+    server = SignalledServer(server_config(app))
     server.run(sockets=[sock])
     if server.stopped_by == signal.SIGINT:
         raise KeyboardInterrupt
