@@ -18,7 +18,7 @@ defaults, DRN's schedule) with the variant's `--set` overrides, exactly what
 runs, and breaks the test metrics down (`grounding_report.breakdown`); JSONL benchmarks also score
 highlight detection (HL-min-VeryGood) of the model's saliency and of its matching read-out. Every result is appended
 as one JSON line to OUT/results.jsonl (with its overrides and seed) as soon as it exists; the end
-prints markdown tables (mean over the seeds, and each seed). `--inspect` adds, per run, which
+prints the markdown tables of `grounding_tables` (mean over the seeds). `--inspect` adds, per run, which
 level's location wins and how far its edges are (`grounding_report.inspect_model`).
 """
 
@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from grounding_generators import GeneratorSettings, make_composition_dataset  # noqa: E402
 from grounding_report import SUMMARY_KEYS, breakdown, inspect_model, read_meta, summarise_inspection  # noqa: E402
+from grounding_tables import print_tables  # noqa: E402
 
 from drn.config import load_config  # noqa: E402
 from drn.data import make_synthetic_dataset  # noqa: E402
@@ -49,8 +50,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NARROW = ["model.feature_dim=256", "model.level_channels=[64,128,128]", "model.fpn_channels=128"]
 BENCHES = ("easy", "hard", "long", "jsonl", "saliency")
 EASY_NOISE = 6.0  # the demo's generator at D = 256; std 2 and 4 left every option above 95 R1@0.7
-# Rows of the tables: the subsets of `breakdown` shown, in order.
-TABLE_ROWS = ("all", "<3s", "3-6s", "6-10s", ">=10s", "novel", "seen")
 
 
 def make_bench(bench: str, seed: int, root: Path, train_videos: int | None) -> dict:
@@ -148,27 +147,6 @@ def score_saliency(model, test, rows: list[dict], gt_path: Path, run_dir: Path) 
         brief = json.loads(report.read_text())["brief"]
         out[name] = {key: brief[key] for key in HL_KEYS}
     return out
-
-
-def print_tables(records: list[dict]) -> None:
-    by_key: dict[tuple[str, str], list[dict]] = {}
-    for record in records:
-        by_key.setdefault((record["bench"], record["variant"]), []).append(record)
-    for bench in dict.fromkeys(r["bench"] for r in records):
-        print(f"\n### {bench}\n")
-        print("| variant | seeds | subset | n | " + " | ".join(SUMMARY_KEYS) + " |")
-        print("| --- | --- | --- | --- |" + " --- |" * len(SUMMARY_KEYS))
-        for (b, variant), group in by_key.items():
-            if b != bench:
-                continue
-            seeds = ",".join(str(r["seed"]) for r in group)
-            for subset in TABLE_ROWS:
-                parts = [r["breakdown"].get(subset, {"n": 0}) for r in group]
-                if not all(p["n"] for p in parts):
-                    continue
-                values = [np.mean([p[k] for p in parts]) for k in SUMMARY_KEYS]
-                print(f"| {variant} | {seeds} | {subset} | {parts[0]['n']} | "
-                      + " | ".join(f"{v:.1f}" for v in values) + " |")
 
 
 def main() -> None:

@@ -64,29 +64,34 @@ def saliency_row(group: list[dict]) -> str | None:
     return f"| {group[0]['variant']} ({head}) | {seeds} | " + " | ".join(cells) + " |"
 
 
+def print_tables(records: list[dict], variants: list[str] | None = None) -> None:
+    """One table per benchmark of `records` (one row per variant: `variants`, in that order, or every
+    variant in the order first met), and for JSONL benchmarks the highlight-detection table."""
+    for bench in dict.fromkeys(r["bench"] for r in records):
+        print(f"\n{bench}:\n")
+        print("| variant | seeds | R1@0.5 | R1@0.7 | R1@0.7 range | R5@0.7 | mIoU | <3s | 3-6s | 6-10s | >=10s "
+              "| novel | top-1 on another event | train s |")
+        print("| --- " * 14 + "|")
+        names = variants or list(dict.fromkeys(r["variant"] for r in records if r["bench"] == bench))
+        groups = [[r for r in records if r["bench"] == bench and r["variant"] == name] for name in names]
+        for group in groups:
+            if group:
+                print(row_of(group))
+        rows = [saliency_row(group) for group in groups if group]
+        if any(rows):
+            print("\nhighlight detection, HL-min-VeryGood:\n")
+            print("| variant | seeds | mAP | HIT@1 | read-out mAP | read-out HIT@1 |")
+            print("| --- " * 6 + "|")
+            print("\n".join(row for row in rows if row))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+")
     parser.add_argument("--alias", action="append", default=[], help="OLD=NEW")
     parser.add_argument("--variants", nargs="*")
     args = parser.parse_args()
-    records = read_records(args.results, dict(a.split("=", 1) for a in args.alias))
-    for bench in dict.fromkeys(r["bench"] for r in records):
-        print(f"\n{bench}:\n")
-        print("| variant | seeds | R1@0.5 | R1@0.7 | R1@0.7 range | R5@0.7 | mIoU | <3s | 3-6s | 6-10s | >=10s "
-              "| novel | top-1 on another event | train s |")
-        print("| --- " * 14 + "|")
-        variants = args.variants or list(dict.fromkeys(r["variant"] for r in records if r["bench"] == bench))
-        for variant in variants:
-            group = [r for r in records if r["bench"] == bench and r["variant"] == variant]
-            if group:
-                print(row_of(group))
-        rows = [saliency_row([r for r in records if r["bench"] == bench and r["variant"] == v]) for v in variants]
-        if any(rows):
-            print("\nhighlight detection, HL-min-VeryGood:\n")
-            print("| variant | seeds | mAP | HIT@1 | read-out mAP | read-out HIT@1 |")
-            print("| --- " * 6 + "|")
-            print("\n".join(row for row in rows if row))
+    print_tables(read_records(args.results, dict(a.split("=", 1) for a in args.alias)), args.variants)
 
 
 if __name__ == "__main__":
