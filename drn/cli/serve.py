@@ -50,8 +50,8 @@ def add_parser(sub):
 
 @report_errors
 def run(args) -> int:
-    """Serve until Ctrl-C, which uvicorn raises as KeyboardInterrupt after its graceful shutdown
-    (drn.cli.main turns it into one line and exit status 130)."""
+    """Serve until Ctrl-C, which `drn.serve.server.run_server` raises as KeyboardInterrupt after the
+    graceful shutdown (drn.cli.main turns it into one line and exit status 130)."""
     from pathlib import Path
 
     try:
