@@ -25,7 +25,7 @@ from tests.helpers.cli import assert_one_line_error, run_cli
 # One case of each kind also runs as the real `drn` command in a subprocess (the others run
 # `drn.cli.main` in this process: the same code path, without two seconds of start-up each).
 SUBPROCESS_CASES = {"truncated npy", "annotation not UTF-8", "train.batch_size=true", "no config", "duration inf",
-                    "--threads -2"}
+                    "--threads -2", "model.head_norm=batch"}
 
 
 @dataclass
@@ -202,6 +202,11 @@ CONFIG_CASES = {
     "model.fpn_channels=1.5": ("'model.fpn_channels' must be an integer, got 1.5",),
     "data.features=[1]": ("'data.features' must be a folder or HDF5 file path",),
     "eval.top_k=[1": ("--set eval.top_k=[1: not valid YAML",),
+    "model.head_norm=batch": ("model section: DRNConfig.head_norm must be one of ('published', 'per_level', 'group'), "
+                              "got 'batch'",),
+    "model.saliency_head=maybe": ("config key 'model.saliency_head' must be true, false or auto, got 'maybe'",),
+    "train.crop_probability=2": ("config key 'train.crop_probability' must be a number in [0, 1], got 2",),
+    "train.crop_min_fraction=0": ("config key 'train.crop_min_fraction' must be a number in (0, 1], got 0",),
 }
 
 
